@@ -1,0 +1,36 @@
+//! The Server-Sent Events wire format, as ssehub writes and reads it.
+//!
+//! - [`Event`]: a validated event; [`Event::encode`] turns it into one shared
+//!   buffer, whatever the number of connections it is written to.
+//! - [`Parser`]: the HTML standard's "interpreting an event stream", incremental
+//!   and independent of how the input is chunked, with memory [`Limits`].
+//! - [`EventStream`] and [`FrameStream`]: the same over `Stream`s of bytes and of
+//!   events, for any async runtime (this crate depends on none).
+//!
+//! ```
+//! use ssehub_core::{parse_all, Event, Item};
+//!
+//! let frame = Event::builder().event("note").data(" two\r\nlines\n").build()?.encode();
+//! let items = parse_all(&frame)?;
+//! let Item::Event(event) = &items[0] else { unreachable!() };
+//! assert_eq!(event.event, "note");
+//! assert_eq!(event.data, " two\nlines\n"); // line breaks arrive as LF
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! This crate has no optional features.
+#![deny(missing_docs)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
+
+mod event;
+mod parse;
+mod stream;
+
+pub use event::{comment, Event, EventBuilder, EventError};
+pub use parse::{parse_all, Item, Limits, MessageEvent, ParseError, Parser};
+pub use stream::{EventStream, FrameStream, StreamError};
+
+/// The README's example, compiled and run as a doc test.
+#[cfg(doctest)]
+#[doc = include_str!("../../../README.md")]
+struct ReadmeDoctests;

@@ -1,0 +1,37 @@
+//! `ssehub`: the standalone hub and its tools. This file only parses flags.
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+mod cmd;
+
+/// Real-time server-to-client push over Server-Sent Events.
+#[derive(Debug, Parser)]
+#[command(name = "ssehub", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Read an event stream on stdin and print one JSON object a line:
+    /// {"event", "data", "id"} for each dispatched event, {"retry"} for each
+    /// valid retry field, in stream order.
+    Parse(cmd::parse::Args),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Parse(args) => cmd::parse::run(args),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("ssehub: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
