@@ -16,6 +16,8 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Run the hub: publish over HTTP, subscribe with EventSource.
+    Serve(cmd::serve::Args),
     /// Read an event stream on stdin and print one JSON object a line:
     /// {"event", "data", "id"} for each dispatched event, {"retry"} for each
     /// valid retry field, in stream order.
@@ -25,6 +27,7 @@ enum Command {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
+        Command::Serve(args) => cmd::serve::run(args),
         Command::Parse(args) => cmd::parse::run(args),
     };
     match result {

@@ -1,3 +1,4 @@
 //! One module per subcommand.
 
 pub(crate) mod parse;
+pub(crate) mod serve;

@@ -1,0 +1,83 @@
+//! `ssehub serve`: flags, then `ssehub_server::run`.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use anyhow::Context;
+use ssehub::Hub;
+
+/// Flags of `ssehub serve`; each is also an `SSEHUB_*` environment variable.
+#[derive(Debug, clap::Args)]
+pub(crate) struct Args {
+    /// Address to listen on. Without an authorization key, keep it on loopback.
+    #[arg(long, env = "SSEHUB_LISTEN", default_value = "127.0.0.1:8080")]
+    listen: SocketAddr,
+    /// Most events kept in history for resuming clients.
+    #[arg(long, env = "SSEHUB_HISTORY_EVENTS", default_value_t = 10_000)]
+    history_events: usize,
+    /// Most bytes kept in history (frames plus topic names).
+    #[arg(long, env = "SSEHUB_HISTORY_BYTES", default_value_t = 16 << 20)]
+    history_bytes: usize,
+    /// Seconds between keep-alive comments on idle streams (0: none).
+    #[arg(long, env = "SSEHUB_KEEPALIVE", default_value_t = 15)]
+    keepalive: u64,
+    /// Most bytes of a request body.
+    #[arg(long, env = "SSEHUB_MAX_BODY_BYTES", default_value_t = 1 << 20)]
+    max_body_bytes: usize,
+}
+
+pub(crate) fn run(args: Args) -> anyhow::Result<()> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the runtime")?;
+    runtime.block_on(serve(args))
+}
+
+async fn serve(args: Args) -> anyhow::Result<()> {
+    let hub = Hub::builder()
+        .history_events(args.history_events)
+        .history_bytes(args.history_bytes)
+        .keepalive(Some(Duration::from_secs(args.keepalive)))
+        .build();
+    let listener = ssehub_server::bind(args.listen)
+        .with_context(|| format!("listening on {}", args.listen))?;
+    let addr = listener.local_addr()?;
+    if !addr.ip().is_loopback() {
+        eprintln!(
+            "ssehub: warning: listening on {addr} without an authorization key: anyone who can reach it may publish and subscribe"
+        );
+    }
+    eprintln!("ssehub: listening on http://{addr}");
+    let config = ssehub_server::Config {
+        max_body_bytes: args.max_body_bytes,
+        ..ssehub_server::Config::default()
+    };
+    ssehub_server::run(listener, hub, config, shutdown_signal())
+        .await
+        .context("serving")?;
+    eprintln!("ssehub: stopped");
+    Ok(())
+}
+
+/// Completes on SIGINT (Ctrl-C) or SIGTERM.
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
+}

@@ -1,0 +1,116 @@
+//! `ssehub serve` as a library: [`router`] builds the HTTP API on a [`Hub`],
+//! [`run`] serves it until a shutdown signal. The binary only parses flags.
+//!
+//! Routes (the design contract's HTTP API):
+//!
+//! | route | what |
+//! |---|---|
+//! | `GET /events?topic=T&topic=T2` | the event stream; resume with `Last-Event-ID` or `lastEventId` |
+//! | `POST /publish` | JSON or form: `topic`/`topics`, `data`, optional `event`, `retry`; answers `{"id"}` |
+//! | `GET /healthz` | status and counts |
+//! | `GET /` | a demo page |
+//!
+//! Every rejected request gets a 4xx with `{"error": CODE, "message": TEXT}`.
+#![deny(missing_docs)]
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use axum::routing::{get, post};
+use axum::Router;
+use ssehub::Hub;
+use tokio::net::{TcpListener, TcpSocket};
+
+mod error;
+mod events;
+mod health;
+mod page;
+mod publish;
+
+pub use error::ApiError;
+
+/// What `ssehub serve` is configured with.
+#[derive(Clone, Debug)]
+pub struct Config {
+    /// Most bytes of a request body (`POST /publish`).
+    pub max_body_bytes: usize,
+    /// How long shutdown waits for streams to close.
+    pub shutdown_grace: Duration,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            max_body_bytes: 1 << 20,
+            shutdown_grace: Duration::from_secs(5),
+        }
+    }
+}
+
+/// Shared by every handler.
+#[derive(Clone, Debug)]
+pub(crate) struct AppState {
+    pub(crate) hub: Hub,
+    pub(crate) config: Config,
+}
+
+/// The HTTP API on `hub`.
+pub fn router(hub: Hub, config: Config) -> Router {
+    Router::new()
+        .route("/", get(page::index))
+        .route("/events", get(events::subscribe))
+        .route("/publish", post(publish::publish))
+        .route("/healthz", get(health::healthz))
+        .fallback(error::not_found)
+        .method_not_allowed_fallback(error::method_not_allowed)
+        .with_state(AppState { hub, config })
+}
+
+/// Binds `addr` with a listen backlog of 4,096 (the default of 1,024
+/// overflows while thousands of clients connect at once).
+pub fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
+    let socket = if addr.is_ipv4() {
+        TcpSocket::new_v4()?
+    } else {
+        TcpSocket::new_v6()?
+    };
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    socket.listen(4096)
+}
+
+/// Serves `hub` on `listener` until `shutdown` completes; then ends every
+/// stream (clients come back after their `retry` time) and returns once the
+/// connections are closed, or after [`Config::shutdown_grace`].
+pub async fn run(
+    listener: TcpListener,
+    hub: Hub,
+    config: Config,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    use axum::serve::ListenerExt;
+    let grace = config.shutdown_grace;
+    let app = router(hub.clone(), config);
+    let listener = listener.tap_io(|tcp| {
+        // Events are small and latency matters: no Nagle delay.
+        let _ = tcp.set_nodelay(true);
+    });
+    let (stopping_tx, stopping_rx) = tokio::sync::oneshot::channel::<()>();
+    let signal_hub = hub.clone();
+    let serve = axum::serve(listener, app).with_graceful_shutdown(async move {
+        shutdown.await;
+        signal_hub.shutdown();
+        let _ = stopping_tx.send(());
+    });
+    let serve = tokio::spawn(async move { serve.await });
+    tokio::pin!(serve);
+    tokio::select! {
+        result = &mut serve => return result.unwrap_or_else(|e| Err(std::io::Error::other(e))),
+        _ = stopping_rx => {}
+    }
+    match tokio::time::timeout(grace, &mut serve).await {
+        Ok(result) => result.unwrap_or_else(|e| Err(std::io::Error::other(e))),
+        Err(_) => Ok(()), // grace period over: stop waiting for stragglers
+    }
+}

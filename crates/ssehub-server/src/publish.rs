@@ -1,0 +1,132 @@
+//! `POST /publish`: JSON or form-encoded.
+
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::extract::State;
+use axum::http::header::CONTENT_TYPE;
+use axum::http::{HeaderMap, StatusCode};
+use axum::Json;
+use ssehub::{Event, PublishError};
+
+use crate::error::ApiError;
+use crate::AppState;
+
+/// The fields of a publish request, in either encoding.
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PublishRequest {
+    topic: Option<String>,
+    topics: Option<Vec<String>>,
+    data: Option<String>,
+    event: Option<String>,
+    retry: Option<u64>,
+}
+
+pub(crate) async fn publish(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let body = axum::body::to_bytes(body, state.config.max_body_bytes)
+        .await
+        .map_err(|_| {
+            ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "body_too_large",
+                format!(
+                    "the request body exceeds {} bytes",
+                    state.config.max_body_bytes
+                ),
+            )
+        })?;
+    let content_type = headers
+        .get(CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
+    let request = match content_type.as_str() {
+        "application/json" => serde_json::from_slice::<PublishRequest>(&body)
+            .map_err(|e| ApiError::bad_request("invalid_json", e.to_string()))?,
+        "application/x-www-form-urlencoded" => from_form(&body)?,
+        _ => {
+            return Err(ApiError::new(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "unsupported_media_type",
+                "send application/json or application/x-www-form-urlencoded",
+            ))
+        }
+    };
+
+    let mut topics = request.topics.unwrap_or_default();
+    topics.extend(request.topic);
+    if topics.is_empty() {
+        return Err(ApiError::bad_request(
+            "missing_topic",
+            "give \"topic\" or \"topics\"",
+        ));
+    }
+    let Some(data) = request.data else {
+        return Err(ApiError::bad_request(
+            "missing_data",
+            "give \"data\" (a string)",
+        ));
+    };
+    let mut event = Event::builder().data(data);
+    if let Some(event_type) = request.event {
+        event = event.event(event_type);
+    }
+    if let Some(retry) = request.retry {
+        event = event.retry(Duration::from_millis(retry));
+    }
+    let event = event
+        .build()
+        .map_err(|e| ApiError::bad_request("invalid_event", e.to_string()))?;
+    let id = state
+        .hub
+        .publish(topics, event)
+        .await
+        .map_err(|e| match e {
+            PublishError::ShutDown => ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "shutting_down",
+                e.to_string(),
+            ),
+            PublishError::Topic(e) => ApiError::bad_request("invalid_topic", e.to_string()),
+            other => ApiError::bad_request("invalid_event", other.to_string()),
+        })?;
+    Ok(Json(serde_json::json!({ "id": id.as_str() })))
+}
+
+/// Form fields: `topic` (repeatable), `data`, `event`, `retry`.
+fn from_form(body: &[u8]) -> Result<PublishRequest, ApiError> {
+    let mut request = PublishRequest::default();
+    let mut topics = Vec::new();
+    for (key, value) in form_urlencoded::parse(body) {
+        match &*key {
+            "topic" | "topics" => topics.push(value.into_owned()),
+            "data" => request.data = Some(value.into_owned()),
+            "event" => request.event = Some(value.into_owned()),
+            "retry" => {
+                request.retry = Some(value.parse().map_err(|_| {
+                    ApiError::bad_request(
+                        "invalid_retry",
+                        "\"retry\" must be a whole number of milliseconds",
+                    )
+                })?)
+            }
+            other => {
+                return Err(ApiError::bad_request(
+                    "unknown_field",
+                    format!("unknown field \"{other}\" (expected topic, data, event, retry)"),
+                ))
+            }
+        }
+    }
+    request.topics = Some(topics);
+    Ok(request)
+}

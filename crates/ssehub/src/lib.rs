@@ -1,0 +1,58 @@
+//! A Server-Sent Events hub: topics, fan-out, lossless resume after
+//! reconnect, keep-alive and backpressure, with adapters for web frameworks.
+//!
+//! ```
+//! use futures_util::StreamExt;
+//! use ssehub::{Event, Hub};
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let hub = Hub::new();
+//! let mut sub = hub.subscribe(["chat/1", "alerts"], None).await?;
+//! let id = hub.publish("chat/1", Event::builder().event("msg").data("hi").build()?).await?;
+//!
+//! // A client that saw nothing after `id` resumes with exactly what it missed.
+//! hub.publish("alerts", Event::data("disk full")).await?;
+//! let resumed = hub.subscribe(["chat/1", "alerts"], Some(id.as_str())).await?;
+//! assert_eq!(resumed.resume(), ssehub::Resume::Resumed { replayed: 1 });
+//! # drop(sub.next().await);
+//! # Ok(()) }
+//! ```
+//!
+//! What it guarantees (see [`Hub`], [`Subscription`], [`LagPolicy`] and
+//! [`control`]): a subscriber sees its topics' events in publish order, none
+//! twice; a resume replays exactly what was missed or starts with a reset
+//! event; a slow subscriber never delays anyone else and its memory is
+//! bounded; an event is encoded once whatever the number of subscribers.
+//!
+//! # Features
+//!
+//! | feature | default | what |
+//! |---|---|---|
+//! | `axum` | no | [`axum`] adapter: `Subscription` as a response, a `LastEventId` extractor |
+#![deny(missing_docs)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
+
+mod backend;
+pub mod control;
+mod error;
+mod history;
+mod hub;
+mod id;
+mod memory;
+mod registry;
+mod subscriber;
+mod subscription;
+mod topic;
+
+#[cfg(feature = "axum")]
+#[cfg_attr(docsrs, doc(cfg(feature = "axum")))]
+pub mod axum;
+
+pub use error::{PublishError, SubscribeError};
+pub use hub::{ConnectionInfo, Hub, HubBuilder, Stats, SubscribeOptions};
+pub use id::EventId;
+pub use ssehub_core::{Event, EventBuilder, EventError};
+pub use subscriber::LagPolicy;
+pub use subscription::{Resume, Subscription};
+pub use topic::{IntoTopics, Topic, TopicError};

@@ -1,0 +1,230 @@
+//! One subscriber's bounded queue, shared between the publishing side and the
+//! subscription stream that drains it.
+
+use std::collections::VecDeque;
+use std::sync::{Mutex, MutexGuard};
+use std::task::Waker;
+
+use bytes::Bytes;
+
+use crate::control;
+use crate::id::Cursor;
+use crate::topic::Topic;
+
+/// What a subscriber that falls behind gets.
+///
+/// Whatever the policy, a slow subscriber never blocks the publisher or other
+/// subscribers, and its queue never holds more than its buffer bound.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum LagPolicy {
+    /// Drop the connection (the default). Its client reconnects with
+    /// `Last-Event-ID` and resumes from history, so nothing is lost while the
+    /// missed events are still in history (and a reset says so when not).
+    #[default]
+    Disconnect,
+    /// Drop what is queued, send an [`ssehub-gap`](crate::control) event
+    /// saying how many events were skipped, and carry on with the newest.
+    Skip,
+}
+
+/// Why a subscription stream ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum End {
+    /// It fell behind under [`LagPolicy::Disconnect`]: end now, drop the queue.
+    Lagged,
+    /// The hub shuts down: send what is queued, then end.
+    Shutdown,
+}
+
+#[derive(Debug)]
+pub(crate) struct State {
+    queue: VecDeque<Bytes>,
+    bytes: usize,
+    /// The newest event queued: an event on two of our topics comes once.
+    last: Cursor,
+    waker: Option<Waker>,
+    pub(crate) end: Option<End>,
+    /// Nothing was queued since the last keep-alive tick.
+    pub(crate) idle: bool,
+    /// Events skipped under [`LagPolicy::Skip`] and not yet reported; the
+    /// gap event is written when the stream next takes a frame, before the
+    /// frames still queued.
+    skipped: u64,
+    last_skipped_id: Option<Box<str>>,
+}
+
+/// The publishing side's handle on one subscription.
+#[derive(Debug)]
+pub(crate) struct Subscriber {
+    pub(crate) id: u64,
+    pub(crate) topics: Box<[Topic]>,
+    /// Slab keys of this subscriber in each topic's list, same order as `topics`.
+    pub(crate) keys: Mutex<Vec<usize>>,
+    pub(crate) meta: Option<serde_json::Value>,
+    policy: LagPolicy,
+    max_bytes: usize,
+    state: Mutex<State>,
+}
+
+/// What happened to a pushed frame.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Pushed {
+    Queued,
+    /// Already queued (an event on two topics), or the stream has ended.
+    Ignored,
+    /// The subscriber fell behind and is being disconnected.
+    Lagged,
+    /// The subscriber fell behind; older frames were skipped.
+    Skipped,
+}
+
+impl Subscriber {
+    pub(crate) fn new(
+        id: u64,
+        topics: Box<[Topic]>,
+        policy: LagPolicy,
+        max_bytes: usize,
+        last: Cursor,
+        meta: Option<serde_json::Value>,
+    ) -> Subscriber {
+        Subscriber {
+            id,
+            topics,
+            keys: Mutex::new(Vec::new()),
+            meta,
+            policy,
+            max_bytes,
+            state: Mutex::new(State {
+                queue: VecDeque::new(),
+                bytes: 0,
+                last,
+                waker: None,
+                end: None,
+                idle: true,
+                skipped: 0,
+                last_skipped_id: None,
+            }),
+        }
+    }
+
+    pub(crate) fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Queues the frame of event `cursor`, applying the lag policy.
+    pub(crate) fn push(&self, cursor: Cursor, frame: &Bytes) -> Pushed {
+        let mut s = self.lock();
+        if s.end.is_some() || cursor <= s.last {
+            return Pushed::Ignored;
+        }
+        s.last = cursor;
+        let mut outcome = Pushed::Queued;
+        if s.bytes + frame.len() > self.max_bytes && !s.queue.is_empty() {
+            match self.policy {
+                LagPolicy::Disconnect => {
+                    s.end = Some(End::Lagged);
+                    s.queue = VecDeque::new();
+                    s.bytes = 0;
+                    let waker = s.waker.take();
+                    drop(s);
+                    if let Some(w) = waker {
+                        w.wake();
+                    }
+                    return Pushed::Lagged;
+                }
+                LagPolicy::Skip => {
+                    // Only event frames count (not keep-alive comments).
+                    let dropped = std::mem::take(&mut s.queue);
+                    for frame in &dropped {
+                        if let Some(id) = control::frame_id(frame) {
+                            s.skipped += 1;
+                            s.last_skipped_id = Some(id.into());
+                        }
+                    }
+                    s.bytes = 0;
+                    outcome = Pushed::Skipped;
+                }
+            }
+        }
+        s.bytes += frame.len();
+        s.queue.push_back(frame.clone());
+        s.idle = false;
+        let waker = s.waker.take();
+        drop(s);
+        if let Some(w) = waker {
+            w.wake();
+        }
+        outcome
+    }
+
+    /// Bytes queued and not yet taken by the stream.
+    pub(crate) fn queued_bytes(&self) -> usize {
+        self.lock().bytes
+    }
+
+    /// Queues a keep-alive comment if nothing was queued since the last tick.
+    pub(crate) fn keepalive(&self, frame: &Bytes) {
+        let mut s = self.lock();
+        if s.end.is_some() {
+            return;
+        }
+        if s.idle && s.queue.is_empty() {
+            s.queue.push_back(frame.clone());
+            s.bytes += frame.len();
+            if let Some(w) = s.waker.take() {
+                drop(s);
+                w.wake();
+                return;
+            }
+        }
+        s.idle = true;
+    }
+
+    /// Ends the stream.
+    pub(crate) fn end(&self, end: End) {
+        let mut s = self.lock();
+        if s.end.is_none() {
+            s.end = Some(end);
+        }
+        let waker = s.waker.take();
+        drop(s);
+        if let Some(w) = waker {
+            w.wake();
+        }
+    }
+}
+
+/// What the stream side takes out of the queue.
+#[derive(Debug)]
+pub(crate) enum Next {
+    Frame(Bytes),
+    End,
+    Pending,
+}
+
+impl State {
+    pub(crate) fn pop(&mut self, waker: &Waker) -> Next {
+        if self.end == Some(End::Lagged) {
+            return Next::End;
+        }
+        if self.skipped > 0 {
+            let gap = control::gap_frame(self.skipped, self.last_skipped_id.as_deref());
+            self.skipped = 0;
+            self.last_skipped_id = None;
+            return Next::Frame(gap);
+        }
+        if let Some(frame) = self.queue.pop_front() {
+            self.bytes -= frame.len();
+            return Next::Frame(frame);
+        }
+        if self.end.is_some() {
+            return Next::End;
+        }
+        match &self.waker {
+            Some(w) if w.will_wake(waker) => {}
+            _ => self.waker = Some(waker.clone()),
+        }
+        Next::Pending
+    }
+}

@@ -1,0 +1,261 @@
+//! The hub in process: order, resume, reset, lag, keep-alive, shutdown, counts.
+
+use std::time::Duration;
+
+use futures_util::StreamExt;
+use ssehub::{control, Event, Hub, LagPolicy, Resume, SubscribeOptions, Subscription};
+use ssehub_core::{Item, MessageEvent, Parser};
+
+/// Reads frames until `n` events were dispatched (retry hints are skipped).
+async fn events(sub: &mut Subscription, n: usize) -> Vec<MessageEvent> {
+    let mut parser = Parser::new();
+    let mut out = Vec::new();
+    while out.len() < n {
+        let frame = sub.next().await.expect("stream ended early");
+        parser.feed(&frame).unwrap();
+        out.extend(parser.drain().filter_map(|i| match i {
+            Item::Event(e) => Some(e),
+            Item::Retry(_) => None,
+        }));
+    }
+    out
+}
+
+fn data(events: &[MessageEvent]) -> Vec<&str> {
+    events.iter().map(|e| e.data.as_str()).collect()
+}
+
+#[tokio::test]
+async fn multi_topic_subscribers_see_publish_order_once() {
+    let hub = Hub::new();
+    let mut ab = hub.subscribe(["a", "b"], None).await.unwrap();
+    let mut b = hub.subscribe("b", None).await.unwrap();
+    hub.publish("a", Event::data("1")).await.unwrap();
+    hub.publish("c", Event::data("not ours")).await.unwrap();
+    hub.publish(["a", "b"], Event::data("2")).await.unwrap(); // once, not twice
+    hub.publish("b", Event::data("3")).await.unwrap();
+    hub.publish("a", Event::data("4")).await.unwrap();
+    assert_eq!(data(&events(&mut ab, 4).await), ["1", "2", "3", "4"]);
+    assert_eq!(data(&events(&mut b, 2).await), ["2", "3"]);
+    let stats = hub.stats();
+    assert_eq!((stats.connections, stats.topics), (2, 2));
+    assert_eq!(stats.events_published, 5);
+    assert_eq!(stats.events_delivered, 6);
+}
+
+#[tokio::test]
+async fn resume_replays_exactly_the_missed_events_then_continues_live() {
+    let hub = Hub::new();
+    let mut ids = Vec::new();
+    for i in 0..10 {
+        let topic = if i % 2 == 0 { "even" } else { "odd" };
+        ids.push(
+            hub.publish(topic, Event::data(&i.to_string()))
+                .await
+                .unwrap(),
+        );
+    }
+    // Saw up to event 3 (odd); missed 4..9 of which "even" has 4, 6, 8.
+    let mut sub = hub.subscribe("even", Some(ids[3].as_str())).await.unwrap();
+    assert_eq!(sub.resume(), Resume::Resumed { replayed: 3 });
+    hub.publish("even", Event::data("10")).await.unwrap();
+    let got = events(&mut sub, 4).await;
+    assert_eq!(data(&got), ["4", "6", "8", "10"]);
+    assert_eq!(got[0].last_event_id, ids[4].as_str());
+
+    // From the newest id: nothing replayed, nothing lost at the seam.
+    let newest = hub.publish("even", Event::data("11")).await.unwrap();
+    let mut sub = hub.subscribe("even", Some(newest.as_str())).await.unwrap();
+    assert_eq!(sub.resume(), Resume::Resumed { replayed: 0 });
+    hub.publish("even", Event::data("12")).await.unwrap();
+    assert_eq!(data(&events(&mut sub, 1).await), ["12"]);
+    assert_eq!(hub.stats().resumes, 2);
+}
+
+async fn first_event(sub: &mut Subscription) -> MessageEvent {
+    events(sub, 1).await.remove(0)
+}
+
+#[tokio::test]
+async fn unknown_old_and_foreign_ids_get_a_reset_first() {
+    let hub = Hub::builder().history_events(2).build();
+    let first = hub.publish("t", Event::data("1")).await.unwrap();
+    hub.publish("t", Event::data("2")).await.unwrap();
+    hub.publish("t", Event::data("3")).await.unwrap();
+    // History holds 3 and 4: 2, which a client that saw 1 needs, is gone.
+    let mut newest = hub.publish("t", Event::data("4")).await.unwrap();
+    let other_hub = Hub::new();
+    let foreign = other_hub.publish("t", Event::data("x")).await.unwrap();
+
+    for (id, reason) in [
+        (first.as_str(), "history-gone"),
+        ("not-an-id", "unknown-id"),
+        (foreign.as_str(), "unknown-epoch"),
+    ] {
+        let mut sub = hub.subscribe("t", Some(id)).await.unwrap();
+        assert!(matches!(sub.resume(), Resume::Reset(_)), "{id}");
+        let reset = first_event(&mut sub).await;
+        assert_eq!(reset.event, control::RESET_EVENT);
+        let body: serde_json::Value = serde_json::from_str(&reset.data).unwrap();
+        assert_eq!(body["reason"], reason);
+        assert_eq!(body["lastEventId"], id);
+        // The reset carries the newest id, so the next resume starts there.
+        assert_eq!(reset.last_event_id, newest.as_str());
+        newest = hub.publish("t", Event::data("live")).await.unwrap();
+        assert_eq!(first_event(&mut sub).await.data, "live");
+    }
+    assert_eq!(hub.stats().resets, 3);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stalled_subscriber_is_disconnected_and_others_get_everything() {
+    let hub = Hub::builder().buffer_bytes(64 << 10).build();
+    let stalled = hub.subscribe("t", None).await.unwrap();
+    let mut reader = hub.subscribe("t", None).await.unwrap();
+    let payload = "x".repeat(1000);
+    // The reader reports its progress, so the publisher can stay within its
+    // bound (the stalled one reports nothing and falls behind).
+    let (progress, mut seen) = tokio::sync::watch::channel(0usize);
+    let reading = tokio::spawn(async move {
+        let mut parser = Parser::new();
+        let mut got = 0;
+        while got < 1000 {
+            let frame = reader.next().await.expect("reader kept up");
+            parser.feed(&frame).unwrap();
+            for item in parser.drain() {
+                if let Item::Event(e) = item {
+                    assert_eq!(e.data.len(), 1000);
+                    got += 1;
+                }
+            }
+            let _ = progress.send(got);
+        }
+        got
+    });
+    let mut max_queued = 0;
+    for i in 0..1000 {
+        seen.wait_for(|&n| n + 32 >= i).await.unwrap();
+        hub.publish("t", Event::data(&payload)).await.unwrap();
+        max_queued = max_queued.max(hub.stats().queued_bytes);
+    }
+    assert_eq!(reading.await.unwrap(), 1000);
+    let stats = hub.stats();
+    assert_eq!(stats.lag_disconnects, 1);
+    // Bounded: the stalled queue never exceeded its bound (plus the reader's).
+    assert!(max_queued <= 2 * (64 << 10) + 2048, "{max_queued}");
+    // Its stream ends at once; its client would resume from history.
+    let mut stalled = stalled;
+    let mut frames = 0;
+    while stalled.next().await.is_some() {
+        frames += 1;
+    }
+    assert!(frames <= 1, "only the retry hint may remain, got {frames}");
+}
+
+#[tokio::test]
+async fn skip_policy_sends_a_gap_event_and_carries_on() {
+    let hub = Hub::builder().buffer_bytes(1000).retry(None).build();
+    let mut sub = hub
+        .subscribe_with(SubscribeOptions::new("t").lag_policy(LagPolicy::Skip))
+        .await
+        .unwrap();
+    let payload = "y".repeat(300);
+    let mut ids = Vec::new();
+    for _ in 0..10 {
+        ids.push(hub.publish("t", Event::data(&payload)).await.unwrap());
+    }
+    let got = events(&mut sub, 2).await;
+    assert_eq!(got[0].event, control::GAP_EVENT);
+    let gap: serde_json::Value = serde_json::from_str(&got[0].data).unwrap();
+    let skipped = gap["skipped"].as_u64().unwrap();
+    assert!(skipped >= 1);
+    // Nothing silently lost: skipped + delivered after the gap = published.
+    let rest = 10 - skipped as usize;
+    let mut after = vec![got[1].clone()];
+    after.extend(events(&mut sub, rest - 1).await);
+    assert_eq!(after.last().unwrap().last_event_id, ids[9].as_str());
+    assert_eq!(after.len(), rest);
+    assert!(hub.stats().lag_skips >= 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn keepalive_comments_only_on_idle_streams() {
+    let hub = Hub::builder()
+        .keepalive(Some(Duration::from_secs(15)))
+        .retry(None)
+        .build();
+    let mut sub = hub.subscribe("t", None).await.unwrap();
+    // Nothing for 15 s: one comment.
+    let frame = sub.next().await.unwrap();
+    assert_eq!(&frame[..], b": \n\n");
+    // Busy streams get none: an event within the period suppresses it.
+    tokio::time::advance(Duration::from_secs(10)).await;
+    hub.publish("t", Event::data("busy")).await.unwrap();
+    let frame = sub.next().await.unwrap();
+    assert!(frame.ends_with(b"data: busy\n\n"));
+    let next = sub.next().await.unwrap();
+    assert_eq!(&next[..], b": \n\n");
+}
+
+#[tokio::test]
+async fn first_frame_is_the_retry_hint() {
+    let hub = Hub::builder()
+        .retry(Some(Duration::from_millis(1500)))
+        .build();
+    let mut sub = hub.subscribe("t", None).await.unwrap();
+    assert_eq!(&sub.next().await.unwrap()[..], b"retry: 1500\n\n");
+}
+
+#[tokio::test]
+async fn dropping_subscriptions_leaves_counts_at_zero() {
+    let hub = Hub::new();
+    let subs: Vec<_> = futures_util::future::join_all(
+        (0..1000).map(|i| hub.subscribe(format!("t{}", i % 7), None)),
+    )
+    .await;
+    assert_eq!(hub.stats().connections, 1000);
+    assert_eq!(hub.stats().topics, 7);
+    drop(subs);
+    hub.wait_until_idle().await;
+    let stats = hub.stats();
+    assert_eq!((stats.connections, stats.topics), (0, 0));
+}
+
+#[tokio::test]
+async fn shutdown_ends_streams_after_what_is_queued_and_refuses_new_work() {
+    let hub = Hub::builder().retry(None).build();
+    let mut sub = hub.subscribe("t", None).await.unwrap();
+    hub.publish("t", Event::data("last")).await.unwrap();
+    hub.shutdown();
+    assert_eq!(first_event(&mut sub).await.data, "last");
+    assert!(sub.next().await.is_none());
+    assert!(hub.publish("t", Event::data("x")).await.is_err());
+    assert!(hub.subscribe("t", None).await.is_err());
+}
+
+#[tokio::test]
+async fn publish_replaces_a_user_id_and_rejects_bad_topics() {
+    let hub = Hub::new();
+    let mut sub = hub.subscribe("t", None).await.unwrap();
+    let event = Event::builder().id("mine").data("d").build().unwrap();
+    let id = hub.publish("t", event).await.unwrap();
+    assert_eq!(first_event(&mut sub).await.last_event_id, id.as_str());
+    assert!(hub.publish("", Event::data("x")).await.is_err());
+    assert!(hub
+        .publish(Vec::<String>::new(), Event::data("x"))
+        .await
+        .is_err());
+}
+
+#[tokio::test]
+async fn connections_show_metadata() {
+    let hub = Hub::new();
+    let _sub = hub
+        .subscribe_with(SubscribeOptions::new(["a", "b"]).meta(serde_json::json!({"user": 7})))
+        .await
+        .unwrap();
+    let list = hub.connections();
+    assert_eq!(list.len(), 1);
+    assert_eq!(list[0].topics, ["a", "b"]);
+    assert_eq!(list[0].meta, Some(serde_json::json!({"user": 7})));
+}

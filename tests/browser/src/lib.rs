@@ -1,0 +1,247 @@
+//! A harness for testing ssehub against a real browser: headless Chromium,
+//! driven by Node.js and `playwright-core`.
+//!
+//! A test serves a page with [`serve`], then opens it with
+//! [`Browser::run_page`]. The page does its work (typically with an
+//! `EventSource`) and signals the end by setting `window.__done = true`; what it
+//! left in `window.__result` comes back as JSON.
+//!
+//! ```no_run
+//! use axum::{response::Html, routing::get, Router};
+//! use ssehub_browser_tests::{serve, Browser, PageOptions};
+//!
+//! # async fn example() -> anyhow::Result<()> {
+//! let browser = Browser::ensure()?; // a clear error if Chromium or Node is missing
+//! let app = Router::new().route(
+//!     "/",
+//!     get(|| async { Html("<script>window.__result = 42; window.__done = true</script>") }),
+//! );
+//! let server = serve(app).await?;
+//! let result = browser.run_page(&server.url("/"), &PageOptions::default()).await?;
+//! assert_eq!(result, serde_json::json!(42));
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! Prerequisites are installed by `./scripts/test`: Debian's `chromium` package
+//! (at [`CHROMIUM`]) and `npm ci` in `tests/browser` (for `playwright-core`).
+//! The tests never download a browser of their own. A missing prerequisite is
+//! an error, not a skipped test.
+
+#![deny(missing_docs)]
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::Duration;
+
+use anyhow::{bail, Context as _};
+use tokio::net::TcpListener;
+use tokio::process::Command;
+use tokio::task::JoinHandle;
+
+/// Where the Chromium of Debian's `chromium` package is.
+pub const CHROMIUM: &str = "/usr/bin/chromium";
+
+/// The oldest Node.js major version that `playwright-core` supports.
+const MIN_NODE_MAJOR: u32 = 20;
+
+/// How long the driver may take beyond the page's own budget (starting Node,
+/// closing the browser) before it is killed.
+const DRIVER_GRACE: Duration = Duration::from_secs(15);
+
+/// What to run when a prerequisite is missing.
+const HOW_TO_INSTALL: &str = "run ./scripts/test from the repository root, which installs the \
+     browser test prerequisites (Debian's chromium package, and `npm ci` in tests/browser)";
+
+/// Headless Chromium with its Node.js driver, checked to be installed.
+///
+/// Get one with [`Browser::ensure`]; each [`Browser::run_page`] launches a
+/// fresh browser, so one `Browser` serves any number of tests, in parallel.
+#[derive(Clone, Debug)]
+pub struct Browser {
+    node: PathBuf,
+    driver: PathBuf,
+    chromium: PathBuf,
+}
+
+/// How [`Browser::run_page`] runs a page.
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub struct PageOptions {
+    /// The budget for the whole run: launching Chromium, loading the page and
+    /// waiting for `window.__done`. Default: 60 seconds.
+    pub timeout: Duration,
+}
+
+impl Default for PageOptions {
+    fn default() -> Self {
+        PageOptions {
+            timeout: Duration::from_secs(60),
+        }
+    }
+}
+
+impl PageOptions {
+    /// Sets [`PageOptions::timeout`].
+    #[must_use]
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout;
+        self
+    }
+}
+
+impl Browser {
+    /// Checks that Chromium, Node.js, the driver script and `playwright-core`
+    /// are all there, and returns a handle to run pages with.
+    ///
+    /// # Errors
+    ///
+    /// If any is missing, with a message saying what and how to install it
+    /// (run `./scripts/test`).
+    pub fn ensure() -> anyhow::Result<Browser> {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR"));
+        let chromium = PathBuf::from(CHROMIUM);
+        if !chromium.is_file() {
+            bail!("Chromium is not installed (no {CHROMIUM}): {HOW_TO_INSTALL}");
+        }
+        let node = PathBuf::from("node");
+        let version = std::process::Command::new(&node)
+            .arg("--version")
+            .output()
+            .with_context(|| format!("Node.js (`node`) cannot be run: {HOW_TO_INSTALL}"))?;
+        let version = String::from_utf8_lossy(&version.stdout);
+        let major = version
+            .trim()
+            .trim_start_matches('v')
+            .split('.')
+            .next()
+            .and_then(|major| major.parse::<u32>().ok());
+        match major {
+            Some(major) if major >= MIN_NODE_MAJOR => {}
+            _ => bail!(
+                "Node.js {MIN_NODE_MAJOR} or newer is needed for playwright-core, found {:?}",
+                version.trim()
+            ),
+        }
+        let driver = dir.join("driver.mjs");
+        if !driver.is_file() {
+            bail!("the browser driver {} is missing", driver.display());
+        }
+        if !dir
+            .join("node_modules/playwright-core/package.json")
+            .is_file()
+        {
+            bail!(
+                "playwright-core is not installed in {}: {HOW_TO_INSTALL}",
+                dir.join("node_modules").display()
+            );
+        }
+        Ok(Browser {
+            node,
+            driver,
+            chromium,
+        })
+    }
+
+    /// Opens `url` in a fresh headless Chromium, waits until the page sets
+    /// `window.__done = true`, and returns `window.__result` (`null` if the page
+    /// set none).
+    ///
+    /// The wait is event-driven (no fixed sleeps), bounded by
+    /// [`PageOptions::timeout`]. Pass anything the page needs in the URL (its
+    /// query string, say).
+    ///
+    /// # Errors
+    ///
+    /// If the browser cannot be launched, the page cannot be loaded, or it is
+    /// not done in time. The error carries the driver's diagnostics: the page's
+    /// console output, its uncaught errors, failed requests, and its partial
+    /// `window.__result`.
+    pub async fn run_page(
+        &self,
+        url: &str,
+        options: &PageOptions,
+    ) -> anyhow::Result<serde_json::Value> {
+        let config = serde_json::json!({
+            "url": url,
+            "chromium": self.chromium,
+            "timeoutMs": u64::try_from(options.timeout.as_millis()).unwrap_or(u64::MAX),
+        });
+        let child = Command::new(&self.node)
+            .arg(&self.driver)
+            .arg(config.to_string())
+            .current_dir(self.driver.parent().unwrap_or(Path::new(".")))
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .with_context(|| format!("starting `node {}`", self.driver.display()))?;
+        let limit = options.timeout + DRIVER_GRACE;
+        let output = tokio::time::timeout(limit, child.wait_with_output())
+            .await
+            .with_context(|| format!("the browser driver did not finish within {limit:?}"))?
+            .context("waiting for the browser driver")?;
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        if !output.status.success() {
+            bail!(
+                "the browser driver failed ({}) on {url}:\n{}",
+                output.status,
+                stderr.trim_end()
+            );
+        }
+        serde_json::from_slice(&output.stdout).with_context(|| {
+            format!(
+                "the browser driver printed no JSON result for {url}; its stderr:\n{}",
+                stderr.trim_end()
+            )
+        })
+    }
+}
+
+/// An HTTP server for a test, on an ephemeral port of 127.0.0.1; it stops when
+/// dropped.
+#[derive(Debug)]
+pub struct TestServer {
+    addr: SocketAddr,
+    task: JoinHandle<()>,
+}
+
+/// Serves `app` on `127.0.0.1:0` until the returned [`TestServer`] is dropped.
+///
+/// Must be called within a Tokio runtime.
+///
+/// # Errors
+///
+/// If no port can be bound.
+pub async fn serve(app: axum::Router) -> anyhow::Result<TestServer> {
+    let listener = TcpListener::bind("127.0.0.1:0")
+        .await
+        .context("binding 127.0.0.1:0")?;
+    let addr = listener.local_addr()?;
+    let task = tokio::spawn(async move {
+        if let Err(e) = axum::serve(listener, app).await {
+            eprintln!("test server on {addr} failed: {e}");
+        }
+    });
+    Ok(TestServer { addr, task })
+}
+
+impl TestServer {
+    /// The address the server listens on.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// The `http://` URL of `path` (which starts with `/`) on this server.
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
