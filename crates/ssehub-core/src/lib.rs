@@ -29,8 +29,3 @@ mod stream;
 pub use event::{comment, Event, EventBuilder, EventError};
 pub use parse::{parse_all, Item, Limits, MessageEvent, ParseError, Parser};
 pub use stream::{EventStream, FrameStream, StreamError};
-
-/// The README's example, compiled and run as a doc test.
-#[cfg(doctest)]
-#[doc = include_str!("../../../README.md")]
-struct ReadmeDoctests;

@@ -56,3 +56,8 @@ pub use ssehub_core::{Event, EventBuilder, EventError};
 pub use subscriber::LagPolicy;
 pub use subscription::{Resume, Subscription};
 pub use topic::{IntoTopics, Topic, TopicError};
+
+/// The README's example, compiled as a doc test.
+#[cfg(all(doctest, feature = "axum"))]
+#[doc = include_str!("../../../README.md")]
+struct ReadmeDoctests;

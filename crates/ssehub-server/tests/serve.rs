@@ -1,0 +1,404 @@
+//! `ssehub serve` over real HTTP on loopback: the contract's routes, resume,
+//! reset, bad input, many clients, a stalled client, shutdown.
+
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::time::Duration;
+
+use futures_util::{Stream, StreamExt};
+use serde_json::{json, Value};
+use ssehub::Hub;
+use ssehub_core::{EventStream, Item, MessageEvent, StreamError};
+use ssehub_server::Config;
+use tokio::io::AsyncWriteExt;
+
+type Items = Pin<Box<dyn Stream<Item = Result<Item, StreamError<reqwest::Error>>> + Send>>;
+
+struct Server {
+    base: String,
+    hub: Hub,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    done: tokio::task::JoinHandle<std::io::Result<()>>,
+    http: reqwest::Client,
+}
+
+async fn start(hub: Hub, config: Config) -> Server {
+    let listener = ssehub_server::bind("127.0.0.1:0".parse().unwrap()).unwrap();
+    let addr: SocketAddr = listener.local_addr().unwrap();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let done = tokio::spawn(ssehub_server::run(listener, hub.clone(), config, async {
+        let _ = stopped.await;
+    }));
+    Server {
+        base: format!("http://{addr}"),
+        hub,
+        stop: Some(stop),
+        done,
+        http: reqwest::Client::new(),
+    }
+}
+
+impl Server {
+    async fn publish(&self, body: Value) -> (u16, Value) {
+        let res = self
+            .http
+            .post(format!("{}/publish", self.base))
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        (res.status().as_u16(), res.json().await.unwrap())
+    }
+
+    async fn publish_ok(&self, topic: &str, data: &str) -> String {
+        let (status, body) = self.publish(json!({"topic": topic, "data": data})).await;
+        assert_eq!(status, 200, "{body}");
+        body["id"].as_str().unwrap().to_owned()
+    }
+
+    async fn subscribe(&self, query: &str, last_event_id: Option<&str>) -> Items {
+        let mut req = self.http.get(format!("{}/events?{query}", self.base));
+        if let Some(id) = last_event_id {
+            req = req.header("Last-Event-ID", id);
+        }
+        let res = req.send().await.unwrap();
+        assert_eq!(res.status(), 200);
+        Box::pin(EventStream::new(res.bytes_stream()))
+    }
+}
+
+/// The next `n` dispatched events (retry hints skipped).
+async fn next_events(items: &mut Items, n: usize) -> Vec<MessageEvent> {
+    let mut out = Vec::new();
+    while out.len() < n {
+        match items.next().await.expect("stream ended early").unwrap() {
+            Item::Event(e) => out.push(e),
+            Item::Retry(_) => {}
+        }
+    }
+    out
+}
+
+fn data(events: &[MessageEvent]) -> Vec<&str> {
+    events.iter().map(|e| e.data.as_str()).collect()
+}
+
+#[tokio::test]
+async fn event_stream_headers_and_retry_hint_first() {
+    let s = start(Hub::new(), Config::default()).await;
+    let res = s
+        .http
+        .get(format!("{}/events?topic=t", s.base))
+        .send()
+        .await
+        .unwrap();
+    let h = res.headers();
+    assert_eq!(h["content-type"], "text/event-stream");
+    assert_eq!(h["cache-control"], "no-cache");
+    assert_eq!(h["x-accel-buffering"], "no");
+    assert!(h.get("content-encoding").is_none());
+    let mut items = EventStream::new(res.bytes_stream());
+    assert_eq!(items.next().await.unwrap().unwrap(), Item::Retry(2000));
+}
+
+#[tokio::test]
+async fn multi_topic_order_with_json_and_form_publishes() {
+    let s = start(Hub::new(), Config::default()).await;
+    let mut items = s.subscribe("topic=a&topic=b", None).await;
+    s.publish_ok("a", "1").await;
+    s.publish_ok("c", "other").await;
+    let form = s
+        .http
+        .post(format!("{}/publish", s.base))
+        .form(&[("topic", "b"), ("data", "2"), ("event", "note")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(form.status(), 200);
+    let (status, _) = s.publish(json!({"topics": ["a", "b"], "data": "3"})).await;
+    assert_eq!(status, 200);
+    let got = next_events(&mut items, 3).await;
+    assert_eq!(data(&got), ["1", "2", "3"]);
+    assert_eq!(got[1].event, "note");
+}
+
+#[tokio::test]
+async fn resume_by_header_and_by_query_parameter() {
+    let s = start(Hub::new(), Config::default()).await;
+    let mut ids = Vec::new();
+    for i in 1..=5 {
+        ids.push(s.publish_ok("t", &i.to_string()).await);
+    }
+    let mut by_header = s.subscribe("topic=t", Some(&ids[1])).await;
+    let query = format!("topic=t&lastEventId={}", ids[2]);
+    let mut by_query = s.subscribe(&query, None).await;
+    // Header wins over the query parameter (a browser's reconnection).
+    let mut both = s.subscribe(&query, Some(&ids[3])).await;
+    s.publish_ok("t", "6").await;
+    assert_eq!(
+        data(&next_events(&mut by_header, 4).await),
+        ["3", "4", "5", "6"]
+    );
+    assert_eq!(data(&next_events(&mut by_query, 3).await), ["4", "5", "6"]);
+    assert_eq!(data(&next_events(&mut both, 2).await), ["5", "6"]);
+}
+
+#[tokio::test]
+async fn unknown_id_gets_a_reset_first() {
+    let s = start(Hub::new(), Config::default()).await;
+    let head = s.publish_ok("t", "1").await;
+    let mut items = s.subscribe("topic=t", Some("nope")).await;
+    let reset = next_events(&mut items, 1).await.remove(0);
+    assert_eq!(reset.event, "ssehub-reset");
+    assert_eq!(reset.last_event_id, head);
+    let body: Value = serde_json::from_str(&reset.data).unwrap();
+    assert_eq!(body, json!({"reason": "unknown-id", "lastEventId": "nope"}));
+}
+
+#[tokio::test]
+async fn bad_input_gets_json_4xx_and_loses_nothing() {
+    let config = Config {
+        max_body_bytes: 1000,
+        ..Config::default()
+    };
+    let s = start(Hub::new(), config).await;
+    let first = s.publish_ok("t", "kept 1").await;
+    s.publish_ok("t", "kept 2").await;
+
+    let cases: Vec<(reqwest::RequestBuilder, u16, &str)> = vec![
+        (
+            s.http
+                .post(format!("{}/publish", s.base))
+                .json(&json!({"data": "x"})),
+            400,
+            "missing_topic",
+        ),
+        (
+            s.http
+                .post(format!("{}/publish", s.base))
+                .json(&json!({"topic": "t"})),
+            400,
+            "missing_data",
+        ),
+        (
+            s.http
+                .post(format!("{}/publish", s.base))
+                .json(&json!({"topic": "t", "data": 5})),
+            400,
+            "invalid_json",
+        ),
+        (
+            s.http
+                .post(format!("{}/publish", s.base))
+                .json(&json!({"topic": "t", "data": "x", "id": "7"})),
+            400,
+            "invalid_json",
+        ),
+        (
+            s.http
+                .post(format!("{}/publish", s.base))
+                .json(&json!({"topic": "", "data": "x"})),
+            400,
+            "invalid_topic",
+        ),
+        (
+            s.http
+                .post(format!("{}/publish", s.base))
+                .json(&json!({"topic": "t", "data": "x", "event": "a\nb"})),
+            400,
+            "invalid_event",
+        ),
+        (
+            s.http
+                .post(format!("{}/publish", s.base))
+                .header("content-type", "application/json")
+                .body("{not json"),
+            400,
+            "invalid_json",
+        ),
+        (
+            s.http
+                .post(format!("{}/publish", s.base))
+                .header("content-type", "text/plain")
+                .body("x"),
+            415,
+            "unsupported_media_type",
+        ),
+        (
+            s.http.post(format!("{}/publish", s.base)).form(&[
+                ("topic", "t"),
+                ("data", "x"),
+                ("retry", "soon"),
+            ]),
+            400,
+            "invalid_retry",
+        ),
+        (
+            s.http
+                .post(format!("{}/publish", s.base))
+                .form(&[("topic", "t"), ("dta", "x")]),
+            400,
+            "unknown_field",
+        ),
+        (
+            s.http
+                .post(format!("{}/publish", s.base))
+                .json(&json!({"topic": "t", "data": "x".repeat(2000)})),
+            413,
+            "body_too_large",
+        ),
+        (
+            s.http.get(format!("{}/events", s.base)),
+            400,
+            "missing_topic",
+        ),
+        (
+            s.http.get(format!("{}/publish", s.base)),
+            405,
+            "method_not_allowed",
+        ),
+        (s.http.get(format!("{}/nowhere", s.base)), 404, "not_found"),
+    ];
+    for (request, status, code) in cases {
+        let res = request.send().await.unwrap();
+        assert_eq!(res.status().as_u16(), status, "{code}");
+        let body: Value = res.json().await.unwrap();
+        assert_eq!(body["error"], code, "{body}");
+        assert!(
+            body["message"].as_str().is_some_and(|m| !m.is_empty()),
+            "{body}"
+        );
+    }
+    // Everything accepted before is still there.
+    let mut items = s.subscribe("topic=t", Some(&first)).await;
+    assert_eq!(data(&next_events(&mut items, 1).await), ["kept 2"]);
+    assert_eq!(s.hub.stats().events_published, 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_thousand_connects_and_disconnects_leave_counts_at_zero() {
+    let s = start(Hub::new(), Config::default()).await;
+    for batch in 0..10 {
+        let streams = futures_util::future::join_all((0..100).map(|i| {
+            s.subscribe(
+                if i % 2 == 0 {
+                    "topic=x"
+                } else {
+                    "topic=y&topic=z"
+                },
+                None,
+            )
+        }))
+        .await;
+        assert_eq!(s.hub.stats().connections, 100, "batch {batch}");
+        drop(streams);
+        tokio::time::timeout(Duration::from_secs(10), s.hub.wait_until_idle())
+            .await
+            .expect("every closed connection is unregistered");
+    }
+    let stats = s.hub.stats();
+    assert_eq!((stats.connections, stats.topics), (0, 0));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_thousand_subscribers_each_receive_every_event_of_a_burst() {
+    let s = start(Hub::new(), Config::default()).await;
+    let streams: Vec<Items> =
+        futures_util::future::join_all((0..1000).map(|_| s.subscribe("topic=burst", None))).await;
+    assert_eq!(s.hub.stats().connections, 1000);
+    for i in 0..50 {
+        s.publish_ok("burst", &i.to_string()).await;
+    }
+    let expected: Vec<String> = (0..50).map(|i| i.to_string()).collect();
+    let readers = streams.into_iter().map(|mut items| {
+        let expected = expected.clone();
+        tokio::spawn(async move { data(&next_events(&mut items, 50).await) == expected })
+    });
+    let ok = futures_util::future::join_all(readers).await;
+    assert!(ok.into_iter().all(|r| r.unwrap()));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stalled_client_never_holds_up_others_and_its_memory_is_bounded() {
+    let buffer = 256 << 10;
+    let hub = Hub::builder().buffer_bytes(buffer).build();
+    let s = start(hub, Config::default()).await;
+    // A client that sends its request and never reads a byte.
+    let mut stalled = tokio::net::TcpStream::connect(s.base.trim_start_matches("http://"))
+        .await
+        .unwrap();
+    stalled
+        .write_all(b"GET /events?topic=big HTTP/1.1\r\nhost: x\r\n\r\n")
+        .await
+        .unwrap();
+    let mut reader = s.subscribe("topic=big", None).await;
+    // Both registered (the reader's headers are out; wait for the stalled one).
+    while s.hub.stats().connections < 2 {
+        tokio::task::yield_now().await;
+    }
+    let payload = "p".repeat(64 << 10);
+    let events = 1280; // 80 MiB
+    let (progress, mut seen) = tokio::sync::watch::channel(0usize);
+    let reading = tokio::spawn(async move {
+        let mut got = 0;
+        while got < events {
+            let e = next_events(&mut reader, 1).await.remove(0);
+            assert_eq!(e.data.len(), 64 << 10);
+            got += 1;
+            let _ = progress.send(got);
+        }
+        got
+    });
+    let mut max_queued = 0;
+    for i in 0..events {
+        // Keep within the reader's bound; the stalled client gets no say.
+        seen.wait_for(|&n| n + 2 >= i).await.unwrap();
+        s.hub
+            .publish("big", ssehub::Event::data(&payload))
+            .await
+            .unwrap();
+        max_queued = max_queued.max(s.hub.stats().queued_bytes);
+    }
+    assert_eq!(reading.await.unwrap(), events);
+    let stats = s.hub.stats();
+    assert_eq!(stats.lag_disconnects, 1, "the stalled client was cut off");
+    assert!(
+        max_queued <= 2 * buffer + 2 * (66 << 10),
+        "queued at most two bounds: {max_queued}"
+    );
+    assert_eq!(stats.connections, 1);
+}
+
+#[tokio::test]
+async fn shutdown_ends_streams_and_returns() {
+    let mut s = start(Hub::new(), Config::default()).await;
+    let mut items = s.subscribe("topic=t", None).await;
+    assert_eq!(items.next().await.unwrap().unwrap(), Item::Retry(2000));
+    s.stop.take().unwrap().send(()).unwrap();
+    assert!(items.next().await.is_none(), "the stream ends");
+    tokio::time::timeout(Duration::from_secs(10), s.done)
+        .await
+        .expect("run returns within the grace period")
+        .unwrap()
+        .unwrap();
+}
+
+#[tokio::test]
+async fn healthz_reports_counts() {
+    let s = start(Hub::new(), Config::default()).await;
+    let _items = s.subscribe("topic=a&topic=b", None).await;
+    s.publish_ok("a", "x").await;
+    let body: Value = s
+        .http
+        .get(format!("{}/healthz", s.base))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(body["status"], "ok");
+    assert_eq!(body["connections"], 1);
+    assert_eq!(body["topics"], 2);
+    assert_eq!(body["events_published"], 1);
+}
