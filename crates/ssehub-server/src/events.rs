@@ -3,8 +3,8 @@
 use axum::extract::State;
 use axum::http::Uri;
 use axum::response::{IntoResponse, Response};
-use ssehub::axum::LastEventId;
-use ssehub::SubscribeError;
+use ssehub::axum::{LastEventId, MaybePeer};
+use ssehub::{SubscribeError, SubscribeOptions};
 
 use crate::error::ApiError;
 use crate::AppState;
@@ -12,6 +12,7 @@ use crate::AppState;
 pub(crate) async fn subscribe(
     State(state): State<AppState>,
     LastEventId(last_event_id): LastEventId,
+    MaybePeer(peer): MaybePeer,
     uri: Uri,
 ) -> Result<Response, ApiError> {
     let topics: Vec<String> = form_urlencoded::parse(uri.query().unwrap_or("").as_bytes())
@@ -24,9 +25,16 @@ pub(crate) async fn subscribe(
             "give at least one topic: /events?topic=NAME",
         ));
     }
+    let mut options = SubscribeOptions::new(topics).last_event_id(last_event_id);
+    if let Some(peer) = peer {
+        // A client that stops reading is cut off, not left stuck in a write.
+        options = options
+            .meta(serde_json::json!({ "addr": peer.addr().to_string() }))
+            .on_lag(move || peer.cut());
+    }
     let subscription = state
         .hub
-        .subscribe(topics, last_event_id.as_deref())
+        .subscribe_with(options)
         .await
         .map_err(|e| match e {
             SubscribeError::ShutDown => ApiError::new(

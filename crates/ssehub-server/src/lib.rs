@@ -19,6 +19,7 @@ use std::time::Duration;
 
 use axum::routing::{get, post};
 use axum::Router;
+use ssehub::axum::Peer;
 use ssehub::Hub;
 use tokio::net::{TcpListener, TcpSocket};
 
@@ -89,13 +90,10 @@ pub async fn run(
     config: Config,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    use axum::serve::ListenerExt;
     let grace = config.shutdown_grace;
-    let app = router(hub.clone(), config);
-    let listener = listener.tap_io(|tcp| {
-        // Events are small and latency matters: no Nagle delay.
-        let _ = tcp.set_nodelay(true);
-    });
+    // Connections the hub can cut when their client stops reading.
+    let app = router(hub.clone(), config).into_make_service_with_connect_info::<Peer>();
+    let listener = ssehub::axum::Listener::new(listener);
     let (stopping_tx, stopping_rx) = tokio::sync::oneshot::channel::<()>();
     let signal_hub = hub.clone();
     let serve = axum::serve(listener, app).with_graceful_shutdown(async move {

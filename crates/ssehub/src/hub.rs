@@ -14,7 +14,7 @@ use crate::error::{PublishError, SubscribeError};
 use crate::id::EventId;
 use crate::memory::Memory;
 use crate::registry::Registry;
-use crate::subscriber::{End, LagPolicy, Subscriber};
+use crate::subscriber::{End, LagPolicy, OnLag, Subscriber};
 use crate::subscription::{Resume, Subscription};
 use crate::topic::{IntoTopics, Topic, TopicError};
 
@@ -151,13 +151,24 @@ impl HubBuilder {
 
 /// A subscription request: topics, and optionally where to resume from,
 /// a lag policy, and metadata to find the connection by.
-#[derive(Debug)]
 #[must_use = "SubscribeOptions do nothing until passed to `Hub::subscribe_with`"]
 pub struct SubscribeOptions {
     topics: Result<Vec<Topic>, TopicError>,
     last_event_id: Option<String>,
     lag_policy: Option<LagPolicy>,
     meta: Option<serde_json::Value>,
+    on_lag: Option<OnLag>,
+}
+
+impl std::fmt::Debug for SubscribeOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SubscribeOptions")
+            .field("topics", &self.topics)
+            .field("last_event_id", &self.last_event_id)
+            .field("lag_policy", &self.lag_policy)
+            .field("meta", &self.meta)
+            .finish_non_exhaustive()
+    }
 }
 
 impl SubscribeOptions {
@@ -168,6 +179,7 @@ impl SubscribeOptions {
             last_event_id: None,
             lag_policy: None,
             meta: None,
+            on_lag: None,
         }
     }
 
@@ -181,6 +193,15 @@ impl SubscribeOptions {
     /// Overrides the hub's lag policy for this subscription.
     pub fn lag_policy(mut self, policy: LagPolicy) -> Self {
         self.lag_policy = Some(policy);
+        self
+    }
+
+    /// Runs `f` once if the subscriber is disconnected for lagging, to close
+    /// its connection even when the client never reads again (a stream that
+    /// is never polled cannot end itself). `ssehub serve` uses this with
+    /// [`axum::Peer`](crate::axum::Peer) to abort the TCP connection.
+    pub fn on_lag(mut self, f: impl Fn() + Send + Sync + 'static) -> Self {
+        self.on_lag = Some(Box::new(f));
         self
     }
 
@@ -295,6 +316,7 @@ impl Hub {
         let id = inner.registry.next_id();
         let mut topics = Some(topics);
         let mut meta = options.meta;
+        let mut on_lag = options.on_lag;
         let mut make = |head| {
             Arc::new(Subscriber::new(
                 id,
@@ -303,6 +325,7 @@ impl Hub {
                 inner.config.buffer_bytes,
                 head,
                 meta.take(),
+                on_lag.take(),
             ))
         };
         let last_event_id = options.last_event_id.as_deref();

@@ -84,6 +84,7 @@ impl Registry {
     pub(crate) fn deliver(&self, cursor: Cursor, topics: &[Topic], frame: &Bytes) {
         let maps = self.read();
         let mut delivered = 0;
+        let mut lagged = Vec::new();
         for topic in topics {
             let Some(subs) = maps.topics.get(topic) else {
                 continue;
@@ -96,6 +97,7 @@ impl Registry {
                         self.counters
                             .lag_disconnects
                             .fetch_add(1, Ordering::Relaxed);
+                        lagged.push(sub.clone());
                     }
                     Pushed::Skipped => {
                         delivered += 1;
@@ -107,6 +109,12 @@ impl Registry {
         self.counters
             .delivered
             .fetch_add(delivered, Ordering::Relaxed);
+        drop(maps);
+        // Cut off at once: it no longer counts, even if its connection lingers
+        // until the stream is next polled.
+        for sub in lagged {
+            self.unregister(&sub);
+        }
     }
 
     /// Calls `f` on every subscriber.

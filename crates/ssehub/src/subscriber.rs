@@ -55,17 +55,22 @@ pub(crate) struct State {
 }
 
 /// The publishing side's handle on one subscription.
-#[derive(Debug)]
 pub(crate) struct Subscriber {
     pub(crate) id: u64,
     pub(crate) topics: Box<[Topic]>,
     /// Slab keys of this subscriber in each topic's list, same order as `topics`.
     pub(crate) keys: Mutex<Vec<usize>>,
     pub(crate) meta: Option<serde_json::Value>,
+    /// Called once when the subscriber is cut off for lagging (to close its
+    /// connection even if the client never reads again).
+    on_lag: Option<OnLag>,
     policy: LagPolicy,
     max_bytes: usize,
     state: Mutex<State>,
 }
+
+/// A callback run when a subscriber is disconnected for lagging.
+pub(crate) type OnLag = Box<dyn Fn() + Send + Sync>;
 
 /// What happened to a pushed frame.
 #[derive(Debug, PartialEq, Eq)]
@@ -79,6 +84,16 @@ pub(crate) enum Pushed {
     Skipped,
 }
 
+impl std::fmt::Debug for Subscriber {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Subscriber")
+            .field("id", &self.id)
+            .field("topics", &self.topics)
+            .field("policy", &self.policy)
+            .finish_non_exhaustive()
+    }
+}
+
 impl Subscriber {
     pub(crate) fn new(
         id: u64,
@@ -87,12 +102,14 @@ impl Subscriber {
         max_bytes: usize,
         last: Cursor,
         meta: Option<serde_json::Value>,
+        on_lag: Option<OnLag>,
     ) -> Subscriber {
         Subscriber {
             id,
             topics,
             keys: Mutex::new(Vec::new()),
             meta,
+            on_lag,
             policy,
             max_bytes,
             state: Mutex::new(State {
@@ -130,6 +147,9 @@ impl Subscriber {
                     drop(s);
                     if let Some(w) = waker {
                         w.wake();
+                    }
+                    if let Some(on_lag) = &self.on_lag {
+                        on_lag();
                     }
                     return Pushed::Lagged;
                 }

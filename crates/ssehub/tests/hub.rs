@@ -141,6 +141,7 @@ async fn a_stalled_subscriber_is_disconnected_and_others_get_everything() {
     assert_eq!(reading.await.unwrap(), 1000);
     let stats = hub.stats();
     assert_eq!(stats.lag_disconnects, 1);
+    assert_eq!(stats.connections, 1, "unregistered at once");
     // Bounded: the stalled queue never exceeded its bound (plus the reader's).
     assert!(max_queued <= 2 * (64 << 10) + 2048, "{max_queued}");
     // Its stream ends at once; its client would resume from history.

@@ -1,5 +1,6 @@
 //! The axum adapter: a [`Subscription`] is a response, [`LastEventId`] is an
-//! extractor.
+//! extractor, and [`Listener`] serves connections the hub can cut when their
+//! client stops reading (see [`SubscribeOptions::on_lag`](crate::SubscribeOptions::on_lag)).
 //!
 //! ```
 //! use axum::{extract::{Query, State}, response::{IntoResponse, Response}, routing::get, Router};
@@ -32,6 +33,28 @@ use futures_core::Stream;
 use ssehub_core::{Item, Parser};
 
 use crate::Subscription;
+
+mod listener;
+
+pub use listener::{Connection, Listener, Peer};
+
+/// The [`Peer`] of the request, when the app is served through [`Listener`]
+/// with connect info; `None` otherwise (so handlers work either way).
+#[derive(Clone, Debug)]
+pub struct MaybePeer(pub Option<Peer>);
+
+impl<S: Send + Sync> FromRequestParts<S> for MaybePeer {
+    type Rejection = Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Infallible> {
+        Ok(MaybePeer(
+            parts
+                .extensions
+                .get::<axum::extract::ConnectInfo<Peer>>()
+                .map(|info| info.0.clone()),
+        ))
+    }
+}
 
 /// The `Last-Event-ID` a client sent: the header, or else the `lastEventId`
 /// query parameter (for a first connection, which `EventSource` cannot give
