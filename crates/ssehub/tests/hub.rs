@@ -130,7 +130,7 @@ async fn a_stalled_subscriber_is_disconnected_and_others_get_everything() {
             }
             let _ = progress.send(got);
         }
-        got
+        (got, reader) // still subscribed
     });
     let mut max_queued = 0;
     for i in 0..1000 {
@@ -138,7 +138,8 @@ async fn a_stalled_subscriber_is_disconnected_and_others_get_everything() {
         hub.publish("t", Event::data(&payload)).await.unwrap();
         max_queued = max_queued.max(hub.stats().queued_bytes);
     }
-    assert_eq!(reading.await.unwrap(), 1000);
+    let (got, _reader) = reading.await.unwrap();
+    assert_eq!(got, 1000);
     let stats = hub.stats();
     assert_eq!(stats.lag_disconnects, 1);
     assert_eq!(stats.connections, 1, "unregistered at once");
