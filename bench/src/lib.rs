@@ -1,1 +1,16 @@
-//! Benchmarks and the load generator for ssehub (see `benches/` and `docs/benchmarks.md`).
+//! Benchmarks and the load generator for ssehub.
+//!
+//! - `benches/wire.rs`: wire-format micro-benchmarks (`docs/benchmarks.md`).
+//! - `ssehub-load`: a load generator, a separate process from the server: many
+//!   SSE subscribers, a few publishers, sequence checks and latency.
+//! - `baseline-server`: the same HTTP API written the way most users write it
+//!   (axum `Sse` over `tokio::sync::broadcast`), to compare against.
+//!
+//! `bench/run.sh` runs both servers through the same scenarios; see
+//! `docs/load.md`. This library holds what the load generator is made of: a
+//! raw HTTP/1.1 client ([`http`]) and the payload format ([`payload`]), kept
+//! here so that they are unit-tested.
+#![deny(missing_docs)]
+
+pub mod http;
+pub mod payload;

@@ -15,6 +15,24 @@
 // exits non-zero and explains on stderr, including the page's console output,
 // its uncaught errors and whatever partial `window.__result` it had.
 //
+// Script mode: instead of "url", the config may give "steps", a list run in
+// order in one browser, for tests that drive pages as a user does (several
+// pages at once, typing, clicking). Each step is one object:
+//   {"open": URL}                            open a new page (pages are numbered
+//                                            0, 1, ... in order of opening), wait
+//                                            for its load event
+//   {"page": N, "waitFor": EXPR}             wait until the JavaScript expression
+//                                            EXPR is truthy in page N
+//   {"page": N, "type": SEL, "text": T}      type T into the element SEL, key by key
+//   {"page": N, "press": SEL, "key": K}      press key K (e.g. "Enter") in SEL
+//   {"page": N, "click": SEL}                click the element SEL
+//   {"page": N, "eval": EXPR}                evaluate EXPR in page N; its value
+//                                            (JSON-serialisable) is a result
+// Each page has its own browser context (as two tabs of different users
+// would). On success the driver prints the JSON array of the "eval" results,
+// in step order, as one line. On failure it names the step, with each page's
+// diagnostics (console, uncaught errors, failed requests, its text).
+//
 // Chromium comes from Debian's `chromium` package (installed by
 // ./scripts/test); never `npx playwright install`, which downloads a browser.
 
@@ -43,6 +61,10 @@ async function main() {
     config = JSON.parse(process.argv[2] ?? '');
   } catch (e) {
     fail(`expected one JSON argument ({"url": ...}): ${e.message}`);
+    return;
+  }
+  if (config.steps !== undefined) {
+    await runScript(config);
     return;
   }
   const url = config.url;
@@ -103,6 +125,89 @@ async function main() {
     );
   } catch (e) {
     fail(e.stack ?? String(e));
+  } finally {
+    clearTimeout(watchdog);
+    if (browser) {
+      await browser.close().catch((e) => fail(`closing the browser: ${e.message}`));
+    }
+  }
+}
+
+// Script mode (see the top of this file).
+async function runScript(config) {
+  const steps = config.steps;
+  if (!Array.isArray(steps)) {
+    fail('config "steps" is not a list');
+    return;
+  }
+  const executablePath = config.chromium ?? '/usr/bin/chromium';
+  const timeoutMs = config.timeoutMs ?? 60000;
+  const deadline = Date.now() + timeoutMs;
+  const remaining = () => Math.max(1, deadline - Date.now());
+  const watchdog = setTimeout(() => {
+    process.stderr.write(`driver: script not finished after ${timeoutMs} ms, giving up\n`);
+    process.exit(3);
+  }, timeoutMs + 5000);
+
+  const pages = [];
+  const results = [];
+  let browser;
+  let current = -1;
+  try {
+    browser = await chromium.launch({ executablePath, args: CHROMIUM_ARGS, timeout: remaining() });
+    for (current = 0; current < steps.length; current++) {
+      const step = steps[current];
+      if (typeof step.open === 'string') {
+        const index = pages.length;
+        const page = await browser.newPage();
+        const note = (line) => process.stderr.write(`page ${index}: ${line}\n`);
+        page.on('console', (msg) => note(`console.${msg.type()}: ${msg.text()}`));
+        page.on('pageerror', (err) => note(`uncaught error: ${err.message}`));
+        page.on('requestfailed', (req) =>
+          note(`request failed: ${req.url()}: ${req.failure()?.errorText}`),
+        );
+        pages.push(page);
+        await page.goto(step.open, { waitUntil: 'load', timeout: remaining() });
+        continue;
+      }
+      const page = pages[step.page];
+      if (page === undefined) {
+        throw new Error(`no page ${JSON.stringify(step.page)} (${pages.length} open)`);
+      }
+      const timeout = remaining();
+      if (typeof step.waitFor === 'string') {
+        await page.waitForFunction(step.waitFor, null, { timeout });
+      } else if (typeof step.type === 'string') {
+        await page.locator(step.type).pressSequentially(String(step.text ?? ''), { timeout });
+      } else if (typeof step.press === 'string') {
+        await page.locator(step.press).press(String(step.key), { timeout });
+      } else if (typeof step.click === 'string') {
+        await page.locator(step.click).click({ timeout });
+      } else if (typeof step.eval === 'string') {
+        // Evaluated as an expression; a returned promise is awaited.
+        results.push(await page.evaluate((expr) => (0, eval)(expr), step.eval));
+      } else {
+        throw new Error('unknown step');
+      }
+    }
+    current = -1;
+    const out = JSON.stringify(results);
+    await new Promise((resolve, reject) =>
+      process.stdout.write(`${out}\n`, (err) => (err ? reject(err) : resolve())),
+    );
+  } catch (e) {
+    const where =
+      current >= 0 ? `step ${current} ${JSON.stringify(steps[current])}` : 'launching';
+    let message = `${where} failed: ${(e.message ?? String(e)).split('\n')[0]}`;
+    for (const [i, page] of pages.entries()) {
+      let text = '(unavailable)';
+      try {
+        text = await page.evaluate(() => document.body?.innerText ?? '');
+      } catch {}
+      if (text.length > 2000) text = `${text.slice(0, 2000)}... (${text.length} chars)`;
+      message += `\npage ${i} (${page.url()}) text: ${JSON.stringify(text)}`;
+    }
+    fail(message);
   } finally {
     clearTimeout(watchdog);
     if (browser) {

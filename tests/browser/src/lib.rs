@@ -23,6 +23,9 @@
 //! # }
 //! ```
 //!
+//! To act as a user instead (several pages, typing, clicking), describe the
+//! steps with a [`Script`] and run it with [`Browser::run_script`].
+//!
 //! Prerequisites are installed by `./scripts/test`: Debian's `chromium` package
 //! (at [`CHROMIUM`]) and `npm ci` in `tests/browser` (for `playwright-core`).
 //! The tests never download a browser of their own. A missing prerequisite is
@@ -168,6 +171,46 @@ impl Browser {
             "chromium": self.chromium,
             "timeoutMs": u64::try_from(options.timeout.as_millis()).unwrap_or(u64::MAX),
         });
+        self.run_driver(&config, url, options).await
+    }
+
+    /// Runs `script` in one fresh headless Chromium: opens its pages and runs
+    /// its steps in order, as a user would (see [`Script`]). Returns the
+    /// values of its [`Script::eval`] steps, in order.
+    ///
+    /// Waits are event-driven, bounded by [`PageOptions::timeout`] for the
+    /// whole script.
+    ///
+    /// # Errors
+    ///
+    /// If the browser cannot be launched, or a step fails or is not done in
+    /// time. The error names the step and carries each page's console output,
+    /// uncaught errors, failed requests and text.
+    pub async fn run_script(
+        &self,
+        script: &Script,
+        options: &PageOptions,
+    ) -> anyhow::Result<Vec<serde_json::Value>> {
+        let config = serde_json::json!({
+            "steps": script.steps,
+            "chromium": self.chromium,
+            "timeoutMs": u64::try_from(options.timeout.as_millis()).unwrap_or(u64::MAX),
+        });
+        let what = match script.steps.first().and_then(|step| step["open"].as_str()) {
+            Some(url) => format!("a script opening {url}"),
+            None => "a script".to_owned(),
+        };
+        let result = self.run_driver(&config, &what, options).await?;
+        serde_json::from_value(result).context("the driver's script result is not a list")
+    }
+
+    /// Runs the driver with `config` and returns what it printed.
+    async fn run_driver(
+        &self,
+        config: &serde_json::Value,
+        url: &str,
+        options: &PageOptions,
+    ) -> anyhow::Result<serde_json::Value> {
         let child = Command::new(&self.node)
             .arg(&self.driver)
             .arg(config.to_string())
@@ -197,6 +240,112 @@ impl Browser {
                 stderr.trim_end()
             )
         })
+    }
+}
+
+/// What a user does in a browser, step by step, for [`Browser::run_script`]:
+/// open pages, wait for what they show, type, press keys, click, and read
+/// values back.
+///
+/// Pages are numbered from 0 in the order [`Script::open`] opens them; each
+/// has its own browser context (cookies, storage), like two users. Selectors
+/// are Playwright selectors (CSS, say `#message`); expressions are JavaScript
+/// expressions evaluated in the page.
+///
+/// ```no_run
+/// use ssehub_browser_tests::{Browser, PageOptions, Script};
+///
+/// # async fn example(url: &str) -> anyhow::Result<()> {
+/// let script = Script::new()
+///     .open(url) // page 0
+///     .open(url) // page 1
+///     .wait_for(1, "document.querySelector('#status').textContent === 'connected'")
+///     .type_text(0, "#message", "hello")
+///     .press(0, "#message", "Enter")
+///     .wait_for(1, "document.body.innerText.includes('hello')")
+///     .eval(1, "document.querySelectorAll('li').length");
+/// let values = Browser::ensure()?.run_script(&script, &PageOptions::default()).await?;
+/// assert_eq!(values, [serde_json::json!(1)]);
+/// # Ok(())
+/// # }
+/// ```
+#[derive(Clone, Debug, Default)]
+#[must_use = "a Script does nothing until passed to `Browser::run_script`"]
+pub struct Script {
+    steps: Vec<serde_json::Value>,
+    pages: usize,
+}
+
+impl Script {
+    /// An empty script.
+    pub fn new() -> Script {
+        Script::default()
+    }
+
+    /// Opens `url` in a new page (the next number, from 0) and waits for it to
+    /// load.
+    pub fn open(mut self, url: &str) -> Script {
+        self.steps.push(serde_json::json!({ "open": url }));
+        self.pages += 1;
+        self
+    }
+
+    /// Waits until the JavaScript `expression` is truthy in `page`.
+    ///
+    /// # Panics
+    ///
+    /// If `page` is not opened by an earlier step.
+    pub fn wait_for(self, page: usize, expression: &str) -> Script {
+        self.step(page, serde_json::json!({ "waitFor": expression }))
+    }
+
+    /// Types `text` into the element at `selector`, one key at a time.
+    ///
+    /// # Panics
+    ///
+    /// If `page` is not opened by an earlier step.
+    pub fn type_text(self, page: usize, selector: &str, text: &str) -> Script {
+        self.step(page, serde_json::json!({ "type": selector, "text": text }))
+    }
+
+    /// Presses `key` (`"Enter"`, `"a"`, ...) in the element at `selector`.
+    ///
+    /// # Panics
+    ///
+    /// If `page` is not opened by an earlier step.
+    pub fn press(self, page: usize, selector: &str, key: &str) -> Script {
+        self.step(page, serde_json::json!({ "press": selector, "key": key }))
+    }
+
+    /// Clicks the element at `selector`.
+    ///
+    /// # Panics
+    ///
+    /// If `page` is not opened by an earlier step.
+    pub fn click(self, page: usize, selector: &str) -> Script {
+        self.step(page, serde_json::json!({ "click": selector }))
+    }
+
+    /// Evaluates the JavaScript `expression` in `page` (awaiting it if it is a
+    /// promise); its value, which must be JSON-serialisable, is one of the
+    /// results of [`Browser::run_script`].
+    ///
+    /// # Panics
+    ///
+    /// If `page` is not opened by an earlier step.
+    pub fn eval(self, page: usize, expression: &str) -> Script {
+        self.step(page, serde_json::json!({ "eval": expression }))
+    }
+
+    fn step(mut self, page: usize, mut step: serde_json::Value) -> Script {
+        assert!(
+            page < self.pages,
+            "page {page} is not open ({} opened so far)",
+            self.pages
+        );
+        step["page"] = page.into();
+        self.steps.push(step);
+        self
     }
 }
 

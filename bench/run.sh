@@ -1,0 +1,220 @@
+#!/usr/bin/env bash
+# Runs ssehub (`ssehub serve`) and the baseline (axum Sse + tokio broadcast,
+# bench/src/bin/baseline-server.rs) through the same load scenarios, one after
+# the other in the same run, and prints a markdown table with both and the
+# ratios. See docs/load.md.
+#
+# Usage: bench/run.sh [RESULTS_FILE]        (default: bench/results/latest.md)
+#
+# The server runs pinned to CPU $SERVER_CPU and the load generator to
+# $LOAD_CPU (taskset), each scenario on a freshly started server.
+#
+# Sizes (each connection and event count is multiplied by SCALE, default 1;
+# SCALE=0.05 is a quick run):
+#   IDLE_CONNS=10000 IDLE_SECONDS=5                  (a) idle memory
+#   TP_CONNS=10000 TP_EVENTS=1000 TP_PUBLISHERS=4    (b) throughput, as fast as possible
+#   LAT1_CONNS=1000 LAT1_RATE=100 LAT1_EVENTS=2000   (c) latency at 100 events/s
+#   LAT2_CONNS=10000 LAT2_RATE=10 LAT2_EVENTS=200    (c) latency at 10 events/s
+#   PAYLOAD_BYTES=64 SERVER_CPU=0 LOAD_CPU=1 PORT_BASE=18300
+#   SERVERS="ssehub baseline"  SSEHUB_SERVE_ARGS=""  (extra flags of `ssehub serve`)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+results=${1:-bench/results/latest.md}
+SCALE=${SCALE:-1}
+IDLE_SECONDS=${IDLE_SECONDS:-5}
+TP_PUBLISHERS=${TP_PUBLISHERS:-4}
+LAT1_RATE=${LAT1_RATE:-100}
+LAT2_RATE=${LAT2_RATE:-10}
+PAYLOAD_BYTES=${PAYLOAD_BYTES:-64}
+SERVER_CPU=${SERVER_CPU:-0}
+LOAD_CPU=${LOAD_CPU:-1}
+PORT_BASE=${PORT_BASE:-18300}
+SERVERS=${SERVERS:-"ssehub baseline"}
+SSEHUB_SERVE_ARGS=${SSEHUB_SERVE_ARGS:-}
+
+# n * SCALE, rounded, at least 1.
+scaled() { awk -v n="$1" -v s="$SCALE" 'BEGIN { v = int(n * s + 0.5); if (v < 1) v = 1; print v }'; }
+IDLE_CONNS=$(scaled "${IDLE_CONNS:-10000}")
+TP_CONNS=$(scaled "${TP_CONNS:-10000}")
+TP_EVENTS=$(scaled "${TP_EVENTS:-1000}")
+LAT1_CONNS=$(scaled "${LAT1_CONNS:-1000}")
+LAT1_EVENTS=$(scaled "${LAT1_EVENTS:-2000}")
+LAT2_CONNS=$(scaled "${LAT2_CONNS:-10000}")
+LAT2_EVENTS=$(scaled "${LAT2_EVENTS:-200}")
+
+say() { printf '==> %s\n' "$*" >&2; }
+
+# Each process needs a descriptor per connection, plus some.
+need=$(( $(printf '%s\n' "$IDLE_CONNS" "$TP_CONNS" "$LAT1_CONNS" "$LAT2_CONNS" | sort -n | tail -1) + 256 ))
+hard=$(ulimit -Hn)
+if [ "$hard" = unlimited ]; then hard=1048576; fi
+if [ "$(ulimit -n)" != unlimited ] && [ "$(ulimit -n)" -lt "$need" ]; then
+    ulimit -n "$(( need < hard ? need : hard ))" || true
+fi
+if [ "$(ulimit -n)" != unlimited ] && [ "$(ulimit -n)" -lt "$need" ]; then
+    say "warning: ulimit -n is $(ulimit -n) (hard limit $hard), below the $need these sizes need"
+fi
+
+say "building release binaries"
+cargo build --release -p ssehub-server -p ssehub-bench --bins >&2
+bin=${CARGO_TARGET_DIR:-target}/release
+
+logs=$(mktemp -d "${TMPDIR:-/tmp}/ssehub-bench.XXXXXX")
+server_pid=""
+port=$PORT_BASE
+
+stop_server() {
+    [ -n "$server_pid" ] || return 0
+    kill -TERM "$server_pid" 2>/dev/null || true
+    for _ in $(seq 50); do
+        kill -0 "$server_pid" 2>/dev/null || break
+        sleep 0.1
+    done
+    kill -KILL "$server_pid" 2>/dev/null || true
+    wait "$server_pid" 2>/dev/null || true
+    server_pid=""
+}
+trap stop_server EXIT
+trap 'stop_server; exit 130' INT TERM
+
+# start_server NAME: a fresh server on a fresh port (so that no TIME_WAIT
+# from an earlier scenario gets in the way), pinned to $SERVER_CPU.
+start_server() {
+    port=$((port + 1))
+    local log="$logs/$1-$port.log" cmd
+    # SSEHUB_SERVE_ARGS holds several words.
+    # shellcheck disable=SC2206
+    case $1 in
+        ssehub) cmd=("$bin/ssehub" serve --listen "127.0.0.1:$port" $SSEHUB_SERVE_ARGS) ;;
+        baseline) cmd=("$bin/baseline-server" --listen "127.0.0.1:$port") ;;
+        *) say "unknown server $1"; exit 2 ;;
+    esac
+    # A simple command in the background: $! is the server itself (taskset
+    # execs it), whose /proc entries the load generator reads.
+    taskset -c "$SERVER_CPU" "${cmd[@]}" >"$log" 2>&1 &
+    server_pid=$!
+    # Both servers log "listening on" once bound; a server that could not
+    # bind exits (and must not be mistaken for another one on that port).
+    for _ in $(seq 100); do
+        kill -0 "$server_pid" 2>/dev/null || break
+        if grep -q "listening on" "$log"; then
+            return 0
+        fi
+        sleep 0.1
+    done
+    say "$1 did not start; its log:"
+    cat "$log" >&2
+    exit 1
+}
+
+# load NAME SCENARIO ARGS...: one run of the load generator against a fresh
+# server; its JSON line (empty if it failed) goes to R[NAME,SCENARIO]. (Not
+# a command substitution: the server's PID and the port must stay in this
+# shell, for the trap and the next port.)
+declare -A R
+load() {
+    local name=$1 scenario=$2
+    shift 2
+    start_server "$name"
+    say "$name: $scenario: ssehub-load $*"
+    local out
+    out=$(taskset -c "$LOAD_CPU" "$bin/ssehub-load" --url "http://127.0.0.1:$port" \
+        --server-pid "$server_pid" --payload-bytes "$PAYLOAD_BYTES" "$@" \
+        2>>"$logs/$name-$scenario.load.log" | tail -n 1) || true
+    stop_server
+    printf '%s %s %s\n' "$name" "$scenario" "$out" | tee -a "$logs/raw.txt" >&2
+    R[$name,$scenario]=$out
+}
+
+# field JSON KEY: a number from a one-line JSON object ("" if absent or null).
+field() { sed -n "s/.*\"$2\":\([-0-9.e+]*\)[,}].*/\1/p" <<<"$1"; }
+
+for s in $SERVERS; do
+    load "$s" idle --connections "$IDLE_CONNS" --idle-seconds "$IDLE_SECONDS"
+    load "$s" tp --connections "$TP_CONNS" --events "$TP_EVENTS" \
+        --rate 0 --publishers "$TP_PUBLISHERS"
+    load "$s" lat1 --connections "$LAT1_CONNS" --events "$LAT1_EVENTS" \
+        --rate "$LAT1_RATE" --publishers 2
+    load "$s" lat2 --connections "$LAT2_CONNS" --events "$LAT2_EVENTS" \
+        --rate "$LAT2_RATE" --publishers 2
+done
+
+# num SERVER SCENARIO KEY [DIVISOR]: a field, optionally divided, formatted.
+num() {
+    local v
+    v=$(field "${R[$1,$2]:-}" "$3")
+    if [ -z "$v" ]; then echo "n/a"; return; fi
+    awk -v v="$v" -v d="${4:-1}" 'BEGIN { x = v / d; if (x == int(x) && x < 1e15) printf "%d", x; else if (x >= 100) printf "%.0f", x; else printf "%.2f", x }'
+}
+
+# ratio A B: A / B as "N.NN×" ("n/a" if either is missing or B is 0).
+ratio() {
+    awk -v a="$1" -v b="$2" 'BEGIN { if (a == "n/a" || b == "n/a" || b + 0 == 0) print "n/a"; else printf "%.2f×", a / b }'
+}
+
+# row LABEL SCENARIO KEY DIVISOR BETTER: one table row; BETTER is "lower" or
+# "higher" and orients the ratio so that above 1 means ssehub is better.
+row() {
+    local s b r
+    s=$(num ssehub "$2" "$3" "$4")
+    b=$(num baseline "$2" "$3" "$4")
+    case $5 in
+        lower) r=$(ratio "$b" "$s") ;;
+        higher) r=$(ratio "$s" "$b") ;;
+        *) r="" ;;
+    esac
+    printf '| %s | %s | %s | %s |\n' "$1" "$s" "$b" "$r"
+}
+
+# CPU per delivery: server CPU microseconds per 1,000 delivered events.
+cpu_per_k() {
+    local line=${R[$1,$2]:-} cpu delivered
+    cpu=$(field "$line" server_cpu_seconds)
+    delivered=$(field "$line" events_delivered)
+    if [ -z "$cpu" ] || [ -z "$delivered" ] || [ "$delivered" = 0 ]; then echo "n/a"; return; fi
+    awk -v c="$cpu" -v d="$delivered" 'BEGIN { printf "%.1f", c * 1e9 / d }'
+}
+
+table() {
+    cat <<EOF
+# Load: ssehub against the baseline
+
+$(date -u '+%Y-%m-%d %H:%M UTC'), commit $(git rev-parse --short HEAD 2>/dev/null || echo unknown)$(git diff --quiet HEAD -- 2>/dev/null || echo ' (with local changes)'),
+$(nproc) CPUs ($(grep -m1 'model name' /proc/cpuinfo 2>/dev/null | sed 's/.*: //')), $(uname -sr);
+server on CPU $SERVER_CPU, load generator on CPU $LOAD_CPU; SCALE=$SCALE, payload $PAYLOAD_BYTES bytes.
+Baseline: axum \`Sse\` + \`tokio::sync::broadcast\` (bench/src/bin/baseline-server.rs).
+Ratio: how many times better ssehub is (baseline ÷ ssehub for costs, ssehub ÷ baseline for rates); above 1 favours ssehub.
+
+| scenario / metric | ssehub | baseline | ratio |
+|---|---|---|---|
+EOF
+    row "(a) idle, $IDLE_CONNS connections: server RSS per connection (bytes)" idle server_rss_per_connection_bytes 1 lower
+    row "(b) throughput, $TP_CONNS subscribers, $TP_EVENTS events: delivered events/s" tp delivered_per_sec 1 higher
+    local s b
+    s=$(cpu_per_k ssehub tp)
+    b=$(cpu_per_k baseline tp)
+    printf '| %s | %s | %s | %s |\n' "(b) server CPU µs per 1,000 deliveries" "$s" "$b" "$(ratio "$b" "$s")"
+    row "(b) latency p99 (ms)" tp latency_p99_us 1000 lower
+    row "(b) gaps (events lost)" tp gaps 1 ""
+    row "(b) duplicates" tp duplicates 1 ""
+    row "(b) reconnects" tp reconnects 1 ""
+    row "(c) $LAT1_RATE events/s to $LAT1_CONNS subscribers: latency p50 (ms)" lat1 latency_p50_us 1000 lower
+    row "(c) $LAT1_RATE events/s to $LAT1_CONNS subscribers: latency p99 (ms)" lat1 latency_p99_us 1000 lower
+    row "(c) $LAT1_RATE events/s to $LAT1_CONNS subscribers: gaps" lat1 gaps 1 ""
+    row "(c) $LAT2_RATE events/s to $LAT2_CONNS subscribers: latency p50 (ms)" lat2 latency_p50_us 1000 lower
+    row "(c) $LAT2_RATE events/s to $LAT2_CONNS subscribers: latency p99 (ms)" lat2 latency_p99_us 1000 lower
+    row "(c) $LAT2_RATE events/s to $LAT2_CONNS subscribers: gaps" lat2 gaps 1 ""
+    # shellcheck disable=SC2016 # literal backquotes: markdown
+    printf '\nRaw lines from `ssehub-load`:\n\n```\n'
+    for s in $SERVERS; do
+        for k in idle tp lat1 lat2; do
+            printf '%s %s %s\n' "$s" "$k" "${R[$s,$k]:-}"
+        done
+    done
+    printf '```\n'
+}
+
+mkdir -p "$(dirname "$results")"
+table | tee "$results"
+say "written to $results; server and load logs in $logs"

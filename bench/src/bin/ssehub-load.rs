@@ -1,0 +1,691 @@
+//! `ssehub-load`: a load generator for SSE hubs, run as its own process.
+//!
+//! It opens `--connections` event streams to `GET /events?topic=T` (at most
+//! `--connect-concurrency` connects in flight), waits until every one has its
+//! response headers (from then on a hub must deliver every publish), then
+//! publishes `--events` events through `POST /publish` from `--publishers`
+//! keep-alive connections, at `--rate` events/s in all (0: each publisher as
+//! fast as the server answers). Each event carries its publisher, a sequence
+//! number and its publish time; receivers check the sequences (gaps,
+//! duplicates) and record the publish-to-receive latency. At the end it
+//! prints one JSON line.
+//!
+//! With `--idle-seconds S` it only opens the streams, holds them for S
+//! seconds and prints one JSON line about the connections (with the server's
+//! RSS if `--server-pid` is given): the memory scenario.
+//!
+//! A stream that the server closes is reopened with `Last-Event-ID` (as
+//! `EventSource` does) and counted in `reconnects`; the sequence checks span
+//! reconnections, so a lossless resume shows no gap and no duplicate.
+//!
+//! See `docs/load.md`; `bench/run.sh` drives it.
+
+use std::process::ExitCode;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use anyhow::{ensure, Context};
+use clap::Parser as _;
+use hdrhistogram::Histogram;
+use ssehub_bench::http::{self, BodyDecoder, Client, Target};
+use ssehub_bench::payload::{self, Seen, SeqTracker};
+use ssehub_core::{Item, Parser};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio::sync::{watch, Notify, Semaphore};
+use tokio::task::JoinSet;
+
+/// Load generator for SSE hubs: many subscribers, a few publishers.
+#[derive(Debug, clap::Parser)]
+#[command(name = "ssehub-load", version)]
+struct Args {
+    /// Base URL of the server (http only); streams are `GET /events?topic=T`,
+    /// publishes `POST /publish`.
+    #[arg(long, default_value = "http://127.0.0.1:8080")]
+    url: String,
+    /// Event streams to open.
+    #[arg(long, default_value_t = 1000)]
+    connections: usize,
+    /// Events to publish, in all.
+    #[arg(long, default_value_t = 1000)]
+    events: u64,
+    /// Events per second, in all publishers together; 0: as fast as possible.
+    #[arg(long, default_value_t = 0.0)]
+    rate: f64,
+    /// Publishing connections, each waiting for one answer before the next.
+    #[arg(long, default_value_t = 4)]
+    publishers: usize,
+    /// Bytes of each event's data (at least what the sequence fields need).
+    #[arg(long, default_value_t = 64)]
+    payload_bytes: usize,
+    /// The topic every stream subscribes to and every event goes to.
+    #[arg(long, default_value = "bench")]
+    topic: String,
+    /// Only hold the streams open for this many seconds, publish nothing,
+    /// then print one line about the connections (the memory scenario).
+    #[arg(long)]
+    idle_seconds: Option<f64>,
+    /// Most connects (TCP connect up to response headers) in flight at once.
+    #[arg(long, default_value_t = 256)]
+    connect_concurrency: usize,
+    /// Seconds to wait for all streams to connect before giving up on the
+    /// rest (they count as `connect_failures`).
+    #[arg(long, default_value_t = 120.0)]
+    connect_timeout: f64,
+    /// After the last publish, how long to wait without any new delivery
+    /// before counting what has not arrived as lost.
+    #[arg(long, default_value_t = 5.0)]
+    drain_seconds: f64,
+    /// Do not reopen a stream the server closed (it then counts as lost).
+    #[arg(long)]
+    no_reconnect: bool,
+    /// PID of the server process (Linux): report its RSS (idle mode) and the
+    /// CPU time it spent while publishing and delivering.
+    #[arg(long)]
+    server_pid: Option<u32>,
+    /// Worker threads of the load process (0: one per CPU it may run on).
+    #[arg(long, default_value_t = 0)]
+    threads: usize,
+}
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    let mut runtime = tokio::runtime::Builder::new_multi_thread();
+    if args.threads > 0 {
+        runtime.worker_threads(args.threads);
+    }
+    let result = runtime
+        .enable_all()
+        .build()
+        .context("starting the runtime")
+        .and_then(|rt| rt.block_on(run(args)));
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("ssehub-load: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Latency histograms are sharded so that receivers on different threads
+/// rarely share a lock; they are merged at the end.
+const HISTOGRAM_SHARDS: usize = 16;
+/// Highest latency recorded exactly, in microseconds (larger saturates).
+const MAX_LATENCY_US: u64 = 60_000_000;
+
+/// What every receiver shares.
+struct Shared {
+    base: Instant,
+    target: Target,
+    request: Vec<u8>,
+    publishers: usize,
+    reconnect: bool,
+    connect_permits: Semaphore,
+    /// Streams that have their response headers / that never got them.
+    ready: AtomicUsize,
+    failed: AtomicUsize,
+    ready_changed: Notify,
+    /// Events received in all, and those not seen before by their stream.
+    received: AtomicU64,
+    unique: AtomicU64,
+    /// When the newest event arrived, in ns since `base`.
+    last_delivery_ns: AtomicU64,
+    histograms: Vec<Mutex<Histogram<u64>>>,
+}
+
+impl Shared {
+    fn now_ns(&self) -> u64 {
+        u64::try_from(self.base.elapsed().as_nanos()).unwrap_or(u64::MAX)
+    }
+}
+
+fn histogram() -> Histogram<u64> {
+    Histogram::new_with_bounds(1, MAX_LATENCY_US, 3).expect("valid histogram bounds")
+}
+
+/// What one receiver found.
+struct ConnStats {
+    connected: bool,
+    tracker: SeqTracker,
+    skipped: u64,
+    duplicates: u64,
+    /// Events not from this load generator (a hub's reset or gap events).
+    control: u64,
+    reconnects: u64,
+    /// Ended before the run did (closed and not reconnected).
+    lost: bool,
+    error: Option<String>,
+}
+
+async fn run(args: Args) -> anyhow::Result<()> {
+    ensure!(args.publishers > 0, "--publishers must be at least 1");
+    ensure!(
+        args.connect_concurrency > 0,
+        "--connect-concurrency must be at least 1"
+    );
+    ensure!(args.rate >= 0.0, "--rate must not be negative");
+    let target = Target::resolve(&args.url).await?;
+    let topic_query: String = encode_query(&args.topic);
+    let request = format!(
+        "GET /events?topic={topic_query} HTTP/1.1\r\nHost: {}\r\nAccept: text/event-stream\r\n",
+        target.host
+    )
+    .into_bytes();
+    let shared = Arc::new(Shared {
+        base: Instant::now(),
+        target: target.clone(),
+        request,
+        publishers: args.publishers,
+        reconnect: !args.no_reconnect,
+        connect_permits: Semaphore::new(args.connect_concurrency),
+        ready: AtomicUsize::new(0),
+        failed: AtomicUsize::new(0),
+        ready_changed: Notify::new(),
+        received: AtomicU64::new(0),
+        unique: AtomicU64::new(0),
+        last_delivery_ns: AtomicU64::new(0),
+        histograms: (0..HISTOGRAM_SHARDS)
+            .map(|_| Mutex::new(histogram()))
+            .collect(),
+    });
+    let rss_before = args.server_pid.and_then(rss_kb);
+
+    // Open every stream; the semaphore bounds connects in flight.
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let mut receivers = JoinSet::new();
+    for index in 0..args.connections {
+        let shared = shared.clone();
+        let stop = stop_rx.clone();
+        receivers.spawn(receiver(index, shared, stop));
+    }
+    let connect_started = Instant::now();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs_f64(args.connect_timeout);
+    loop {
+        let notified = shared.ready_changed.notified();
+        tokio::pin!(notified);
+        // Registered before the check, so no notification falls in between.
+        notified.as_mut().enable();
+        let done = shared.ready.load(Ordering::Acquire) + shared.failed.load(Ordering::Acquire);
+        if done >= args.connections {
+            break;
+        }
+        if tokio::time::timeout_at(deadline, notified).await.is_err() {
+            eprintln!("ssehub-load: connect timeout; going on with the streams that are open");
+            break;
+        }
+    }
+    let connect_seconds = connect_started.elapsed().as_secs_f64();
+    let connected = shared.ready.load(Ordering::Acquire);
+    let connect_failures = args.connections - connected;
+    eprintln!(
+        "ssehub-load: {connected} of {} streams open in {connect_seconds:.2} s",
+        args.connections
+    );
+
+    if let Some(idle) = args.idle_seconds {
+        tokio::time::sleep(Duration::from_secs_f64(idle)).await;
+        let rss_after = args.server_pid.and_then(rss_kb);
+        let per_connection = match (rss_before, rss_after) {
+            (Some(before), Some(after)) if connected > 0 => {
+                Some((after as f64 - before as f64) * 1024.0 / connected as f64)
+            }
+            _ => None,
+        };
+        let report = IdleReport {
+            mode: "idle",
+            connections: args.connections,
+            connected,
+            connect_failures,
+            connect_seconds: round(connect_seconds, 3),
+            idle_seconds: idle,
+            server_rss_before_kb: rss_before,
+            server_rss_after_kb: rss_after,
+            server_rss_per_connection_bytes: per_connection.map(|b| round(b, 0)),
+        };
+        println!("{}", serde_json::to_string(&report)?);
+        // Exiting closes every stream at once; no need to end them one by one.
+        return Ok(());
+    }
+
+    // Publish.
+    let cpu_before = args.server_pid.and_then(cpu_seconds);
+    let publish_start = Instant::now();
+    let publish_start_ns = shared.now_ns();
+    let mut publishers = JoinSet::new();
+    for p in 0..args.publishers {
+        publishers.spawn(publisher(
+            p,
+            shared.clone(),
+            PublishPlan {
+                events: args.events,
+                publishers: args.publishers,
+                rate: args.rate,
+                payload_bytes: args.payload_bytes,
+                topic: args.topic.clone(),
+                start: publish_start,
+            },
+        ));
+    }
+    let mut published = vec![0u64; args.publishers];
+    while let Some(result) = publishers.join_next().await {
+        let (p, count) = result.context("a publisher panicked")??;
+        published[p] = count;
+    }
+    let publish_seconds = publish_start.elapsed().as_secs_f64();
+    let events_published: u64 = published.iter().sum();
+
+    // Wait for delivery: until every open stream has every event, or nothing
+    // new has arrived for --drain-seconds.
+    let expected = events_published * connected as u64;
+    let mut last_unique = shared.unique.load(Ordering::Acquire);
+    let mut last_change = Instant::now();
+    let drain = Duration::from_secs_f64(args.drain_seconds);
+    loop {
+        let unique = shared.unique.load(Ordering::Acquire);
+        if unique >= expected {
+            break;
+        }
+        if unique != last_unique {
+            last_unique = unique;
+            last_change = Instant::now();
+        } else if last_change.elapsed() >= drain {
+            eprintln!(
+                "ssehub-load: {} of {expected} deliveries after waiting {:.1} s without progress",
+                unique, args.drain_seconds
+            );
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let cpu_after = args.server_pid.and_then(cpu_seconds);
+
+    let _ = stop_tx.send(true);
+    let mut gaps = 0;
+    let mut duplicates = 0;
+    let mut control_events = 0;
+    let mut reconnects = 0;
+    let mut lost_streams = 0;
+    let mut first_error = None;
+    while let Some(result) = receivers.join_next().await {
+        let stats = result.context("a receiver panicked")?;
+        if !stats.connected {
+            continue;
+        }
+        gaps += stats.skipped + stats.tracker.missing_tail(&published);
+        duplicates += stats.duplicates;
+        control_events += stats.control;
+        reconnects += stats.reconnects;
+        lost_streams += u64::from(stats.lost);
+        if first_error.is_none() {
+            first_error = stats.error;
+        }
+    }
+    if let Some(error) = first_error {
+        eprintln!("ssehub-load: first stream error: {error}");
+    }
+
+    let mut latency = histogram();
+    for shard in &shared.histograms {
+        let shard = shard.lock().unwrap_or_else(|e| e.into_inner());
+        latency.add(&*shard).context("merging histograms")?;
+    }
+    let delivered = shared.unique.load(Ordering::Acquire);
+    let last_ns = shared.last_delivery_ns.load(Ordering::Acquire);
+    let delivery_seconds = last_ns.saturating_sub(publish_start_ns) as f64 / 1e9;
+    let q = |quantile: f64| {
+        if latency.is_empty() {
+            0
+        } else {
+            latency.value_at_quantile(quantile)
+        }
+    };
+    let report = LoadReport {
+        mode: "load",
+        connections: args.connections,
+        connected,
+        connect_failures,
+        connect_seconds: round(connect_seconds, 3),
+        events_published,
+        publish_seconds: round(publish_seconds, 3),
+        published_per_sec: round(events_published as f64 / publish_seconds.max(1e-9), 1),
+        events_expected: expected,
+        events_delivered: delivered,
+        events_received: shared.received.load(Ordering::Acquire),
+        delivery_seconds: round(delivery_seconds, 3),
+        delivered_per_sec: round(delivered as f64 / delivery_seconds.max(1e-9), 1),
+        gaps,
+        duplicates,
+        control_events,
+        reconnects,
+        lost_streams,
+        latency_p50_us: q(0.5),
+        latency_p99_us: q(0.99),
+        latency_p999_us: q(0.999),
+        latency_max_us: latency.max(),
+        server_cpu_seconds: match (cpu_before, cpu_after) {
+            (Some(before), Some(after)) => Some(round(after - before, 2)),
+            _ => None,
+        },
+    };
+    println!("{}", serde_json::to_string(&report)?);
+    Ok(())
+}
+
+/// The idle scenario's line.
+#[derive(serde::Serialize)]
+struct IdleReport {
+    mode: &'static str,
+    connections: usize,
+    connected: usize,
+    connect_failures: usize,
+    connect_seconds: f64,
+    idle_seconds: f64,
+    server_rss_before_kb: Option<u64>,
+    server_rss_after_kb: Option<u64>,
+    server_rss_per_connection_bytes: Option<f64>,
+}
+
+/// The publishing scenarios' line.
+#[derive(serde::Serialize)]
+struct LoadReport {
+    mode: &'static str,
+    connections: usize,
+    connected: usize,
+    connect_failures: usize,
+    connect_seconds: f64,
+    events_published: u64,
+    publish_seconds: f64,
+    published_per_sec: f64,
+    /// Published events times open streams.
+    events_expected: u64,
+    /// Events received by a stream that had not seen them before.
+    events_delivered: u64,
+    /// Events received, duplicates included.
+    events_received: u64,
+    /// From the first publish to the last delivery.
+    delivery_seconds: f64,
+    delivered_per_sec: f64,
+    gaps: u64,
+    duplicates: u64,
+    control_events: u64,
+    reconnects: u64,
+    lost_streams: u64,
+    latency_p50_us: u64,
+    latency_p99_us: u64,
+    latency_p999_us: u64,
+    latency_max_us: u64,
+    server_cpu_seconds: Option<f64>,
+}
+
+fn round(x: f64, digits: i32) -> f64 {
+    let scale = 10f64.powi(digits);
+    (x * scale).round() / scale
+}
+
+/// Percent-encodes a query value (topics are usually plain).
+fn encode_query(value: &str) -> String {
+    let mut out = String::with_capacity(value.len());
+    for b in value.bytes() {
+        if b.is_ascii_alphanumeric() || b"-._~/".contains(&b) {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+/// Opens one stream: connect, request (resuming after `last_event_id`),
+/// response head. Retries a few times with backoff (a full accept queue
+/// refuses connects for a moment).
+async fn open(
+    shared: &Shared,
+    last_event_id: &str,
+) -> anyhow::Result<(TcpStream, Vec<u8>, http::ResponseHead)> {
+    let mut request = shared.request.clone();
+    if !last_event_id.is_empty() {
+        request.extend_from_slice(format!("Last-Event-ID: {last_event_id}\r\n").as_bytes());
+    }
+    request.extend_from_slice(b"\r\n");
+    let mut attempt = 0;
+    loop {
+        let result = async {
+            let mut stream = shared.target.connect().await?;
+            stream.write_all(&request).await?;
+            let mut buf = Vec::new();
+            let head = http::read_head(&mut stream, &mut buf).await?;
+            ensure!(head.status == 200, "GET /events answered {}", head.status);
+            anyhow::Ok((stream, buf, head))
+        }
+        .await;
+        match result {
+            Ok(open) => return Ok(open),
+            Err(e) if attempt >= 5 => return Err(e),
+            Err(_) => {
+                attempt += 1;
+                tokio::time::sleep(Duration::from_millis(50 << attempt)).await;
+            }
+        }
+    }
+}
+
+/// One subscriber: opens its stream, checks and times every event until told
+/// to stop; reopens the stream with `Last-Event-ID` if the server closes it.
+async fn receiver(index: usize, shared: Arc<Shared>, mut stop: watch::Receiver<bool>) -> ConnStats {
+    let mut stats = ConnStats {
+        connected: false,
+        tracker: SeqTracker::new(shared.publishers),
+        skipped: 0,
+        duplicates: 0,
+        control: 0,
+        reconnects: 0,
+        lost: false,
+        error: None,
+    };
+    let mut parser = Parser::new();
+    let shard = &shared.histograms[index % HISTOGRAM_SHARDS];
+    let mut latencies: Vec<u64> = Vec::new();
+    loop {
+        let opened = {
+            let _permit = shared.connect_permits.acquire().await;
+            tokio::select! {
+                biased;
+                _ = stop.changed() => return stats,
+                opened = open(&shared, parser.last_event_id()) => opened,
+            }
+        };
+        let (mut stream, leftover, head) = match opened {
+            Ok(opened) => opened,
+            Err(e) => {
+                stats.error = Some(format!("{e:#}"));
+                if stats.connected {
+                    stats.lost = true;
+                } else {
+                    shared.failed.fetch_add(1, Ordering::AcqRel);
+                    shared.ready_changed.notify_waiters();
+                }
+                return stats;
+            }
+        };
+        if !stats.connected {
+            stats.connected = true;
+            shared.ready.fetch_add(1, Ordering::AcqRel);
+            shared.ready_changed.notify_waiters();
+        }
+        parser.reconnect();
+        let mut body = BodyDecoder::new(head.framing);
+        let mut buf = vec![0u8; 4096];
+        let mut closed = handle(
+            &shared,
+            &mut stats,
+            &mut parser,
+            &mut body,
+            &leftover,
+            &mut latencies,
+            shard,
+        )
+        .err();
+        drop(leftover);
+        while closed.is_none() && !body.is_done() {
+            tokio::select! {
+                biased;
+                _ = stop.changed() => return stats,
+                read = stream.read(&mut buf) => match read {
+                    Ok(0) => break,
+                    Ok(n) => {
+                        closed = handle(
+                            &shared,
+                            &mut stats,
+                            &mut parser,
+                            &mut body,
+                            &buf[..n],
+                            &mut latencies,
+                            shard,
+                        )
+                        .err();
+                    }
+                    Err(e) => closed = Some(e.into()),
+                },
+            }
+        }
+        if *stop.borrow() {
+            return stats;
+        }
+        if let Some(e) = closed {
+            stats.error = Some(format!("{e:#}"));
+        }
+        if !shared.reconnect {
+            stats.lost = true;
+            stats
+                .error
+                .get_or_insert_with(|| "closed by the server".into());
+            return stats;
+        }
+        stats.reconnects += 1;
+    }
+}
+
+/// Decodes one read's bytes: body framing, then SSE, then the checks.
+fn handle(
+    shared: &Shared,
+    stats: &mut ConnStats,
+    parser: &mut Parser,
+    body: &mut BodyDecoder,
+    bytes: &[u8],
+    latencies: &mut Vec<u64>,
+    shard: &Mutex<Histogram<u64>>,
+) -> anyhow::Result<()> {
+    let mut parse_error = None;
+    body.feed(bytes, |payload| {
+        if parse_error.is_none() {
+            parse_error = parser.feed(payload).err();
+        }
+    })?;
+    if let Some(e) = parse_error {
+        return Err(e.into());
+    }
+    let now = shared.now_ns();
+    let (mut received, mut unique) = (0, 0);
+    for item in parser.drain() {
+        let Item::Event(event) = item else { continue };
+        let Some((publisher, seq, t_ns)) = (event.event == "message")
+            .then(|| payload::decode(&event.data))
+            .flatten()
+        else {
+            stats.control += 1;
+            continue;
+        };
+        received += 1;
+        match stats.tracker.observe(publisher, seq) {
+            Seen::New { skipped } => {
+                unique += 1;
+                stats.skipped += skipped;
+                latencies.push(now.saturating_sub(t_ns) / 1000);
+            }
+            Seen::Duplicate => stats.duplicates += 1,
+            Seen::Foreign => stats.control += 1,
+        }
+    }
+    if received > 0 {
+        shared.received.fetch_add(received, Ordering::Relaxed);
+        shared.unique.fetch_add(unique, Ordering::AcqRel);
+        shared.last_delivery_ns.fetch_max(now, Ordering::Relaxed);
+    }
+    if !latencies.is_empty() {
+        let mut histogram = shard.lock().unwrap_or_else(|e| e.into_inner());
+        for us in latencies.drain(..) {
+            histogram.saturating_record(us.max(1));
+        }
+    }
+    Ok(())
+}
+
+/// How one publisher publishes.
+struct PublishPlan {
+    events: u64,
+    publishers: usize,
+    rate: f64,
+    payload_bytes: usize,
+    topic: String,
+    start: Instant,
+}
+
+/// Publisher `p` publishes events `p`, `p + P`, `p + 2P`, ... of the run (its
+/// own sequence 0, 1, 2, ...), each at its time in the schedule when a rate
+/// is set. Returns `(p, events published)`.
+async fn publisher(
+    p: usize,
+    shared: Arc<Shared>,
+    plan: PublishPlan,
+) -> anyhow::Result<(usize, u64)> {
+    let mut client = Client::new(shared.target.clone());
+    let mut seq = 0u64;
+    let mut i = p as u64;
+    while i < plan.events {
+        if plan.rate > 0.0 {
+            let due = plan.start + Duration::from_secs_f64(i as f64 / plan.rate);
+            tokio::time::sleep_until(due.into()).await;
+        }
+        let data = payload::encode(p, seq, shared.now_ns(), plan.payload_bytes);
+        let body = serde_json::to_vec(&serde_json::json!({ "topic": plan.topic, "data": data }))?;
+        let (status, answer) = client
+            .post_json("/publish", &body)
+            .await
+            .with_context(|| format!("publisher {p}: POST /publish"))?;
+        ensure!(
+            status == 200,
+            "publisher {p}: POST /publish answered {status}: {}",
+            String::from_utf8_lossy(&answer)
+        );
+        seq += 1;
+        i += plan.publishers as u64;
+    }
+    Ok((p, seq))
+}
+
+/// The `VmRSS` of a process, in KiB (Linux).
+fn rss_kb(pid: u32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    status
+        .lines()
+        .find_map(|line| line.strip_prefix("VmRSS:"))?
+        .trim()
+        .trim_end_matches("kB")
+        .trim()
+        .parse()
+        .ok()
+}
+
+/// User plus system CPU time of a process, in seconds (Linux; assumes the
+/// usual 100 clock ticks per second).
+fn cpu_seconds(pid: u32) -> Option<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // Fields after the command name (which may hold spaces) start at field 3.
+    let rest = &stat[stat.rfind(')')? + 1..];
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let utime: u64 = fields.get(11)?.parse().ok()?;
+    let stime: u64 = fields.get(12)?.parse().ok()?;
+    Some((utime + stime) as f64 / 100.0)
+}
