@@ -46,3 +46,17 @@ pub(crate) async fn method_not_allowed() -> ApiError {
         "this route does not take that method",
     )
 }
+
+/// Reads a request body of at most `limit` bytes; past it, 413 as JSON.
+pub(crate) async fn read_body(
+    body: axum::body::Body,
+    limit: usize,
+) -> Result<axum::body::Bytes, ApiError> {
+    axum::body::to_bytes(body, limit).await.map_err(|_| {
+        ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "body_too_large",
+            format!("the request body exceeds {limit} bytes"),
+        )
+    })
+}

@@ -8,6 +8,7 @@
 //! | `GET /events?topic=T&topic=T2` | the event stream; resume with `Last-Event-ID` or `lastEventId` |
 //! | `POST /publish` | JSON or form: `topic`/`topics`, `data`, optional `event`, `retry`; answers `{"id"}` |
 //! | `GET /healthz` | status and counts |
+//! | `GET`, `PUT`, `PATCH /signals/{name}` | a signal's `{"version", "value"}`; set it; RFC 6902 patch it |
 //! | `GET /` | a demo page |
 //!
 //! Every rejected request gets a 4xx with `{"error": CODE, "message": TEXT}`.
@@ -28,6 +29,7 @@ mod events;
 mod health;
 mod page;
 mod publish;
+mod signals;
 
 pub use error::ApiError;
 
@@ -63,6 +65,10 @@ pub fn router(hub: Hub, config: Config) -> Router {
         .route("/events", get(events::subscribe))
         .route("/publish", post(publish::publish))
         .route("/healthz", get(health::healthz))
+        .route(
+            "/signals/{*name}",
+            get(signals::get).put(signals::put).patch(signals::patch),
+        )
         .fallback(error::not_found)
         .method_not_allowed_fallback(error::method_not_allowed)
         .with_state(AppState { hub, config })

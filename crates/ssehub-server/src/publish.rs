@@ -9,7 +9,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::Json;
 use ssehub::{Event, PublishError};
 
-use crate::error::ApiError;
+use crate::error::{read_body, ApiError};
 use crate::AppState;
 
 /// The fields of a publish request, in either encoding.
@@ -28,18 +28,7 @@ pub(crate) async fn publish(
     headers: HeaderMap,
     body: Body,
 ) -> Result<Json<serde_json::Value>, ApiError> {
-    let body = axum::body::to_bytes(body, state.config.max_body_bytes)
-        .await
-        .map_err(|_| {
-            ApiError::new(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "body_too_large",
-                format!(
-                    "the request body exceeds {} bytes",
-                    state.config.max_body_bytes
-                ),
-            )
-        })?;
+    let body = read_body(body, state.config.max_body_bytes).await?;
     let content_type = headers
         .get(CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())

@@ -418,3 +418,122 @@ async fn healthz_reports_counts() {
     assert_eq!(body["topics"], 2);
     assert_eq!(body["events_published"], 1);
 }
+
+#[tokio::test]
+async fn signals_over_http() {
+    let s = start(Hub::new(), Config::default()).await;
+    let url = format!("{}/signals/room/1", s.base);
+    let send = |method: reqwest::Method, content_type: &'static str, body: &'static str| {
+        s.http
+            .request(method, &url)
+            .header("content-type", content_type)
+            .body(body)
+    };
+    let status_and_body = |res: reqwest::Response| async move {
+        (res.status().as_u16(), res.json::<Value>().await.unwrap())
+    };
+
+    let (status, body) = status_and_body(s.http.get(&url).send().await.unwrap()).await;
+    assert_eq!((status, &body["error"]), (404, &json!("signal_not_found")));
+
+    let mut items = s.subscribe("topic=room/1", None).await;
+    let put = send(
+        reqwest::Method::PUT,
+        "application/json",
+        r#"{"users": ["ann"]}"#,
+    );
+    assert_eq!(
+        status_and_body(put.send().await.unwrap()).await,
+        (200, json!({"version": 0}))
+    );
+    let patch = send(
+        reqwest::Method::PATCH,
+        "application/json-patch+json",
+        r#"[{"op": "add", "path": "/users/-", "value": "bob"}]"#,
+    );
+    assert_eq!(
+        status_and_body(patch.send().await.unwrap()).await,
+        (200, json!({"version": 1}))
+    );
+    let (status, body) = status_and_body(s.http.get(&url).send().await.unwrap()).await;
+    assert_eq!(
+        (status, body),
+        (
+            200,
+            json!({"version": 1, "value": {"users": ["ann", "bob"]}})
+        )
+    );
+
+    // The subscriber saw the creation's snapshot, then the patch.
+    let got = next_events(&mut items, 2).await;
+    assert_eq!(got[0].event, "room/1");
+    let snapshot: Value = serde_json::from_str(&got[0].data).unwrap();
+    assert_eq!(snapshot, json!({"v": 0, "snapshot": {"users": ["ann"]}}));
+    let patch: Value = serde_json::from_str(&got[1].data).unwrap();
+    assert_eq!(patch["v"], 1);
+
+    for (method, content_type, body, status, code) in [
+        (
+            reqwest::Method::PATCH,
+            "application/json-patch+json",
+            r#"[{"op": "test", "path": "/users/0", "value": "zed"}]"#,
+            409,
+            "test_failed",
+        ),
+        (
+            reqwest::Method::PATCH,
+            "application/json-patch+json",
+            r#"[{"op": "remove", "path": "/nothing"}]"#,
+            409,
+            "patch_failed",
+        ),
+        (
+            reqwest::Method::PATCH,
+            "application/json-patch+json",
+            r#"[{"op": "jump", "path": "/"}]"#,
+            400,
+            "invalid_patch",
+        ),
+        (
+            reqwest::Method::PATCH,
+            "application/json-patch+json",
+            r#"{"not": "a list"}"#,
+            400,
+            "invalid_patch",
+        ),
+        (
+            reqwest::Method::PUT,
+            "application/json",
+            r#"{"broken"#,
+            400,
+            "invalid_json",
+        ),
+        (
+            reqwest::Method::PUT,
+            "text/plain",
+            r#"1"#,
+            415,
+            "unsupported_media_type",
+        ),
+    ] {
+        let (got_status, got_body) =
+            status_and_body(send(method, content_type, body).send().await.unwrap()).await;
+        assert_eq!(
+            (got_status, &got_body["error"]),
+            (status, &json!(code)),
+            "{body}"
+        );
+        assert!(got_body["message"].is_string());
+    }
+    // Nothing changed by the refused requests.
+    assert_eq!(s.hub.signal_value("room/1").await.unwrap().0, 1);
+    let res = s
+        .http
+        .patch(format!("{}/signals/nobody", s.base))
+        .header("content-type", "application/json-patch+json")
+        .body("[]")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 404);
+}

@@ -1,8 +1,8 @@
 //! The hub: publish to topics, subscribe to topics.
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Weak};
+use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -14,6 +14,7 @@ use crate::error::{PublishError, SubscribeError};
 use crate::id::EventId;
 use crate::memory::Memory;
 use crate::registry::Registry;
+use crate::signal::{self, Signal, SignalError, Slot};
 use crate::subscriber::{End, LagPolicy, OnLag, Subscriber};
 use crate::subscription::{Resume, Subscription};
 use crate::topic::{IntoTopics, Topic, TopicError};
@@ -53,6 +54,7 @@ pub(crate) struct HubInner {
     published: AtomicU64,
     resumes: AtomicU64,
     resets: AtomicU64,
+    signals: Mutex<HashMap<Topic, Arc<Slot>>>,
 }
 
 /// Configures a [`Hub`]; see each setter for its default.
@@ -144,6 +146,7 @@ impl HubBuilder {
                 published: AtomicU64::new(0),
                 resumes: AtomicU64::new(0),
                 resets: AtomicU64::new(0),
+                signals: Mutex::new(HashMap::new()),
             }),
         }
     }
@@ -278,7 +281,15 @@ impl Hub {
         topics: impl IntoTopics,
         event: Event,
     ) -> Result<EventId, PublishError> {
-        let topics = topics.into_topics()?;
+        self.publish_now(topics.into_topics()?, event)
+    }
+
+    /// Publishes without waiting (the in-memory backend never waits).
+    pub(crate) fn publish_now(
+        &self,
+        topics: Vec<Topic>,
+        event: Event,
+    ) -> Result<EventId, PublishError> {
         if self.inner.closed.load(Ordering::Acquire) {
             return Err(PublishError::ShutDown);
         }
@@ -288,6 +299,82 @@ impl Hub {
             .publish(&self.inner.registry, topics, event)?;
         self.inner.published.fetch_add(1, Ordering::Relaxed);
         Ok(id)
+    }
+
+    /// The signal named `name`, created with `initial` if there is none (an
+    /// existing signal keeps its value). Creating publishes its first
+    /// snapshot; see [`Signal`] and the [`signal`](crate::signal) wire format.
+    pub async fn signal<T>(&self, name: &str, initial: T) -> Result<Signal<T>, SignalError>
+    where
+        T: serde::Serialize + serde::de::DeserializeOwned,
+    {
+        let slot = self.slot_or_create(name, || serde_json::to_value(initial))?;
+        Ok(Signal::new(self.clone(), slot))
+    }
+
+    fn slot(&self, name: &str) -> Option<Arc<Slot>> {
+        let signals = self.inner.signals.lock().unwrap_or_else(|e| e.into_inner());
+        signals.get(name).cloned()
+    }
+
+    fn slot_or_create(
+        &self,
+        name: &str,
+        initial: impl FnOnce() -> Result<serde_json::Value, serde_json::Error>,
+    ) -> Result<Arc<Slot>, SignalError> {
+        let topic = signal::check_name(name)?;
+        let mut signals = self.inner.signals.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(slot) = signals.get(&topic) {
+            return Ok(slot.clone());
+        }
+        let slot = Arc::new(Slot::create(self, topic.clone(), initial()?)?);
+        signals.insert(topic, slot.clone());
+        Ok(slot)
+    }
+
+    /// A signal's version and value, if it exists (whatever its Rust type).
+    pub async fn signal_value(&self, name: &str) -> Option<(u64, serde_json::Value)> {
+        Some(self.slot(name)?.get().await)
+    }
+
+    /// Sets a signal to a JSON value, creating it (at version 0) if needed;
+    /// returns its version. This is `PUT /signals/{name}`.
+    pub async fn put_signal(
+        &self,
+        name: &str,
+        value: serde_json::Value,
+    ) -> Result<u64, SignalError> {
+        let mut created = false;
+        let slot = self.slot_or_create(name, || {
+            created = true;
+            Ok(value.clone())
+        })?;
+        if created {
+            return Ok(0);
+        }
+        slot.replace(self, value).await
+    }
+
+    /// Applies RFC 6902 operations to a signal; returns its new version.
+    /// This is `PATCH /signals/{name}`: a failed `test` is an error for which
+    /// [`SignalError::is_test_failed`] holds, and nothing changes.
+    pub async fn patch_signal(
+        &self,
+        name: &str,
+        ops: &[json_patch::PatchOperation],
+    ) -> Result<u64, SignalError> {
+        let slot = self
+            .slot(name)
+            .ok_or_else(|| SignalError::NotFound(name.to_owned()))?;
+        slot.apply(self, ops).await
+    }
+
+    /// The names of the signals, sorted.
+    pub fn signal_names(&self) -> Vec<String> {
+        let signals = self.inner.signals.lock().unwrap_or_else(|e| e.into_inner());
+        let mut names: Vec<String> = signals.keys().map(|t| t.to_string()).collect();
+        names.sort();
+        names
     }
 
     /// Subscribes to `topics`, resuming after `last_event_id` if given.
@@ -312,6 +399,20 @@ impl Hub {
             return Err(SubscribeError::ShutDown);
         }
         self.start_keepalive();
+        // Signals among the topics are held still while attaching, so that a
+        // snapshot and the first live patch agree on the version.
+        let mut slots: Vec<Arc<Slot>> = {
+            let signals = inner.signals.lock().unwrap_or_else(|e| e.into_inner());
+            topics
+                .iter()
+                .filter_map(|t| signals.get(t).cloned())
+                .collect()
+        };
+        slots.sort_by(|a, b| a.topic.cmp(&b.topic)); // one lock order
+        let mut held = Vec::with_capacity(slots.len());
+        for slot in &slots {
+            held.push(slot.state.lock().await);
+        }
         let policy = options.lag_policy.unwrap_or(inner.config.lag_policy);
         let id = inner.registry.next_id();
         let mut topics = Some(topics);
@@ -353,6 +454,12 @@ impl Hub {
                 Resume::Reset(reason)
             }
         };
+        if !matches!(resume, Resume::Resumed { .. }) {
+            for (slot, state) in slots.iter().zip(held.iter_mut()) {
+                preface.extend(state.snapshot_frame(&slot.topic, attached.head_id.as_str()));
+            }
+        }
+        drop(held);
         Ok(Subscription::new(
             inner.clone(),
             attached.sub,

@@ -1,0 +1,113 @@
+//! `GET`, `PUT`, `PATCH /signals/{name}`: drive a signal over HTTP.
+
+use axum::body::Body;
+use axum::extract::{Path, State};
+use axum::http::header::CONTENT_TYPE;
+use axum::http::{HeaderMap, StatusCode};
+use axum::Json;
+use serde_json::{json, Value};
+use ssehub::json_patch::Patch;
+use ssehub::SignalError;
+
+use crate::error::{read_body, ApiError};
+use crate::AppState;
+
+pub(crate) async fn get(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let (version, value) = state
+        .hub
+        .signal_value(&name)
+        .await
+        .ok_or_else(|| not_found(&name))?;
+    Ok(Json(json!({ "version": version, "value": value })))
+}
+
+pub(crate) async fn put(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Json<Value>, ApiError> {
+    expect_json(&headers, &["application/json"])?;
+    let body = read_body(body, state.config.max_body_bytes).await?;
+    let value: Value = serde_json::from_slice(&body)
+        .map_err(|e| ApiError::bad_request("invalid_json", e.to_string()))?;
+    let version = state
+        .hub
+        .put_signal(&name, value)
+        .await
+        .map_err(|e| signal_error(&name, e))?;
+    Ok(Json(json!({ "version": version })))
+}
+
+pub(crate) async fn patch(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Json<Value>, ApiError> {
+    expect_json(
+        &headers,
+        &["application/json-patch+json", "application/json"],
+    )?;
+    let body = read_body(body, state.config.max_body_bytes).await?;
+    let ops: Patch = serde_json::from_slice(&body)
+        .map_err(|e| ApiError::bad_request("invalid_patch", e.to_string()))?;
+    let version = state
+        .hub
+        .patch_signal(&name, &ops)
+        .await
+        .map_err(|e| signal_error(&name, e))?;
+    Ok(Json(json!({ "version": version })))
+}
+
+fn not_found(name: &str) -> ApiError {
+    ApiError::new(
+        StatusCode::NOT_FOUND,
+        "signal_not_found",
+        format!("no signal named {name:?}"),
+    )
+}
+
+fn signal_error(name: &str, e: SignalError) -> ApiError {
+    match e {
+        SignalError::NotFound(_) => not_found(name),
+        e if e.is_test_failed() => {
+            ApiError::new(StatusCode::CONFLICT, "test_failed", e.to_string())
+        }
+        SignalError::Patch(_) => ApiError::new(StatusCode::CONFLICT, "patch_failed", e.to_string()),
+        SignalError::InvalidName(_) => ApiError::bad_request("invalid_signal_name", e.to_string()),
+        SignalError::Publish(_) => ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "shutting_down",
+            e.to_string(),
+        ),
+        e => ApiError::bad_request("invalid_value", e.to_string()),
+    }
+}
+
+/// A body must be JSON; a request without a content type is taken as JSON.
+fn expect_json(headers: &HeaderMap, accepted: &[&str]) -> Result<(), ApiError> {
+    let Some(content_type) = headers.get(CONTENT_TYPE) else {
+        return Ok(());
+    };
+    let essence = content_type
+        .to_str()
+        .unwrap_or("")
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
+    if accepted.contains(&essence.as_str()) {
+        Ok(())
+    } else {
+        Err(ApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+            format!("send {}", accepted.join(" or ")),
+        ))
+    }
+}
