@@ -22,6 +22,12 @@ impl ApiError {
         }
     }
 
+    /// The status and the JSON body.
+    pub fn parts(&self) -> (StatusCode, Vec<u8>) {
+        let body = serde_json::json!({"error": self.code, "message": self.message});
+        (self.status, body.to_string().into_bytes())
+    }
+
     /// 400 with `code`.
     pub fn bad_request(code: &'static str, message: impl Into<String>) -> Self {
         ApiError::new(StatusCode::BAD_REQUEST, code, message)

@@ -20,10 +20,10 @@ use std::time::Duration;
 
 use axum::routing::{get, post};
 use axum::Router;
-use ssehub::axum::Peer;
 use ssehub::Hub;
 use tokio::net::{TcpListener, TcpSocket};
 
+mod conn;
 mod error;
 mod events;
 mod health;
@@ -58,8 +58,13 @@ pub(crate) struct AppState {
     pub(crate) config: Config,
 }
 
-/// The HTTP API on `hub`.
+/// The HTTP API on `hub`, for embedding in another axum app (its streams go
+/// through axum; [`run`] writes them directly).
 pub fn router(hub: Hub, config: Config) -> Router {
+    app(AppState { hub, config })
+}
+
+fn app(state: AppState) -> Router {
     Router::new()
         .route("/", get(page::index))
         .route("/events", get(events::subscribe))
@@ -71,7 +76,7 @@ pub fn router(hub: Hub, config: Config) -> Router {
         )
         .fallback(error::not_found)
         .method_not_allowed_fallback(error::method_not_allowed)
-        .with_state(AppState { hub, config })
+        .with_state(state)
 }
 
 /// Binds `addr` with a listen backlog of 4,096 (the default of 1,024
@@ -97,24 +102,35 @@ pub async fn run(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let grace = config.shutdown_grace;
-    // Connections the hub can cut when their client stops reading.
-    let app = router(hub.clone(), config).into_make_service_with_connect_info::<Peer>();
-    let listener = ssehub::axum::Listener::new(listener);
-    let (stopping_tx, stopping_rx) = tokio::sync::oneshot::channel::<()>();
-    let signal_hub = hub.clone();
-    let serve = axum::serve(listener, app).with_graceful_shutdown(async move {
-        shutdown.await;
-        signal_hub.shutdown();
-        let _ = stopping_tx.send(());
-    });
-    let serve = tokio::spawn(async move { serve.await });
-    tokio::pin!(serve);
-    tokio::select! {
-        result = &mut serve => return result.unwrap_or_else(|e| Err(std::io::Error::other(e))),
-        _ = stopping_rx => {}
+    let state = AppState {
+        hub: hub.clone(),
+        config,
+    };
+    let app = app(state.clone());
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let tracker = std::sync::Arc::new(conn::Tracker::default());
+    let mut shutdown = std::pin::pin!(shutdown);
+    loop {
+        tokio::select! {
+            _ = &mut shutdown => break,
+            accepted = listener.accept() => match accepted {
+                Ok((stream, addr)) => {
+                    // Events are small and latency matters: no Nagle delay.
+                    let _ = stream.set_nodelay(true);
+                    let guard = tracker.enter();
+                    let (state, app, stop) = (state.clone(), app.clone(), stop_rx.clone());
+                    tokio::spawn(conn::serve(stream, addr, state, app, stop, guard));
+                }
+                // Reset before accept: try the next one.
+                Err(e) if matches!(e.kind(), std::io::ErrorKind::ConnectionAborted | std::io::ErrorKind::ConnectionReset) => {}
+                // Out of file descriptors and the like: back off briefly.
+                Err(_) => tokio::time::sleep(Duration::from_millis(50)).await,
+            }
+        }
     }
-    match tokio::time::timeout(grace, &mut serve).await {
-        Ok(result) => result.unwrap_or_else(|e| Err(std::io::Error::other(e))),
-        Err(_) => Ok(()), // grace period over: stop waiting for stragglers
-    }
+    drop(listener);
+    hub.shutdown();
+    let _ = stop_tx.send(true);
+    let _ = tokio::time::timeout(grace, tracker.wait_idle()).await;
+    Ok(())
 }

@@ -241,10 +241,38 @@ impl State {
         if self.end.is_some() {
             return Next::End;
         }
+        // Drained: give back what a burst made the queue grow to.
+        if self.queue.capacity() > 64 {
+            self.queue = VecDeque::new();
+        }
         match &self.waker {
             Some(w) if w.will_wake(waker) => {}
             _ => self.waker = Some(waker.clone()),
         }
         Next::Pending
+    }
+
+    /// Moves up to `max` frames into `out`, under one lock. `Ready(true)`:
+    /// frames were moved; `Ready(false)`: the stream ended; `Pending`: none
+    /// queued, the waker is stored.
+    pub(crate) fn pop_batch(
+        &mut self,
+        waker: &Waker,
+        out: &mut Vec<Bytes>,
+        max: usize,
+    ) -> std::task::Poll<bool> {
+        let start = out.len();
+        while out.len() - start < max {
+            match self.pop(waker) {
+                Next::Frame(frame) => out.push(frame),
+                Next::End if out.len() == start => return std::task::Poll::Ready(false),
+                Next::End | Next::Pending => break,
+            }
+        }
+        if out.len() > start {
+            std::task::Poll::Ready(true)
+        } else {
+            std::task::Poll::Pending
+        }
     }
 }

@@ -64,6 +64,41 @@ impl Subscription {
         self.resume
     }
 
+    /// Moves the frames ready now, up to `max` (at least one, waiting for it),
+    /// into `out`, so that a writer can send them in one vectored write.
+    /// Returns `false` once the stream has ended.
+    pub async fn next_batch(&mut self, out: &mut Vec<Bytes>, max: usize) -> bool {
+        std::future::poll_fn(|cx| self.poll_batch(cx, out, max)).await
+    }
+
+    /// The polling form of [`Subscription::next_batch`].
+    pub fn poll_batch(
+        &mut self,
+        cx: &mut Context<'_>,
+        out: &mut Vec<Bytes>,
+        max: usize,
+    ) -> Poll<bool> {
+        let max = max.max(1);
+        let start = out.len();
+        while out.len() - start < max {
+            match self.preface.pop_front() {
+                Some(frame) => out.push(frame),
+                None => break,
+            }
+        }
+        if self.preface.is_empty() && self.preface.capacity() > 0 {
+            self.preface = VecDeque::new(); // idle streams keep nothing
+        }
+        let room = max - (out.len() - start);
+        if room == 0 {
+            return Poll::Ready(true);
+        }
+        match self.sub.lock().pop_batch(cx.waker(), out, room) {
+            Poll::Pending | Poll::Ready(false) if out.len() > start => Poll::Ready(true),
+            other => other,
+        }
+    }
+
     /// The connection id, as in [`Hub::connections`](crate::Hub::connections).
     pub fn id(&self) -> u64 {
         self.sub.id
@@ -75,6 +110,9 @@ impl Stream for Subscription {
 
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Bytes>> {
         if let Some(frame) = self.preface.pop_front() {
+            if self.preface.is_empty() {
+                self.preface = VecDeque::new(); // idle streams keep nothing
+            }
             return Poll::Ready(Some(frame));
         }
         let next = self.sub.lock().pop(cx.waker());

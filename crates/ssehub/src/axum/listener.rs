@@ -53,8 +53,7 @@ impl axum::serve::Listener for Listener {
             match self.inner.accept().await {
                 Ok((stream, addr)) => {
                     let _ = stream.set_nodelay(true);
-                    let cut = Arc::new(Cut::default());
-                    return (Connection { stream, cut }, addr);
+                    return (Connection::new(stream), addr);
                 }
                 // Per-connection errors (reset before accept): try the next one.
                 Err(e) if is_connection_error(&e) => continue,
@@ -96,11 +95,40 @@ impl Cut {
     }
 }
 
-/// An accepted connection (what [`Listener`] yields).
+/// An accepted connection that can be cut (what [`Listener`] yields).
 #[derive(Debug)]
 pub struct Connection {
     stream: TcpStream,
     cut: Arc<Cut>,
+    /// Bytes already read from `stream` by someone else, to be read first.
+    prefix: bytes::Bytes,
+}
+
+impl Connection {
+    /// Wraps an accepted stream.
+    pub fn new(stream: TcpStream) -> Connection {
+        Connection::with_prefix(stream, bytes::Bytes::new())
+    }
+
+    /// Wraps a stream from which `prefix` was already read (a server that
+    /// looked at the request before handing the connection on): reads
+    /// return `prefix` first.
+    pub fn with_prefix(stream: TcpStream, prefix: bytes::Bytes) -> Connection {
+        Connection {
+            stream,
+            cut: Arc::new(Cut::default()),
+            prefix,
+        }
+    }
+
+    /// The [`Peer`] of this connection, for handlers (as request extension
+    /// `axum::extract::ConnectInfo<Peer>`).
+    pub fn peer(&self, addr: SocketAddr) -> Peer {
+        Peer {
+            addr,
+            cut: self.cut.clone(),
+        }
+    }
 }
 
 impl AsyncRead for Connection {
@@ -110,6 +138,11 @@ impl AsyncRead for Connection {
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
         self.cut.check(cx)?;
+        if !self.prefix.is_empty() {
+            let n = self.prefix.len().min(buf.remaining());
+            buf.put_slice(&self.prefix.split_to(n));
+            return Poll::Ready(Ok(()));
+        }
         Pin::new(&mut self.stream).poll_read(cx, buf)
     }
 }
@@ -171,9 +204,6 @@ impl Peer {
 
 impl Connected<IncomingStream<'_, Listener>> for Peer {
     fn connect_info(stream: IncomingStream<'_, Listener>) -> Self {
-        Peer {
-            addr: *stream.remote_addr(),
-            cut: stream.io().cut.clone(),
-        }
+        stream.io().peer(*stream.remote_addr())
     }
 }
