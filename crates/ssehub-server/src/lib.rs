@@ -10,6 +10,7 @@
 //! | `GET /healthz` | status and counts |
 //! | `GET`, `PUT`, `PATCH /signals/{name}` | a signal's `{"version", "value"}`; set it; RFC 6902 patch it |
 //! | `GET /` | a demo page |
+//! | `GET /ssehub.js` | the signals client for plain pages |
 //!
 //! Every rejected request gets a 4xx with `{"error": CODE, "message": TEXT}`.
 #![deny(missing_docs)]
@@ -67,6 +68,7 @@ pub fn router(hub: Hub, config: Config) -> Router {
 fn app(state: AppState) -> Router {
     Router::new()
         .route("/", get(page::index))
+        .route("/ssehub.js", get(page::script))
         .route("/events", get(events::subscribe))
         .route("/publish", post(publish::publish))
         .route("/healthz", get(health::healthz))

@@ -5,3 +5,14 @@ use axum::response::Html;
 pub(crate) async fn index() -> Html<&'static str> {
     Html(include_str!("page.html"))
 }
+
+/// `GET /ssehub.js`: the signals client for plain pages (`js/ssehub.js`).
+pub(crate) async fn script() -> impl axum::response::IntoResponse {
+    (
+        [
+            ("content-type", "text/javascript; charset=utf-8"),
+            ("cache-control", "no-cache"),
+        ],
+        include_str!("../../../js/ssehub.js"),
+    )
+}

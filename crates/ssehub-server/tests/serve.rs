@@ -537,3 +537,20 @@ async fn signals_over_http() {
         .unwrap();
     assert_eq!(res.status(), 404);
 }
+
+#[tokio::test]
+async fn serves_the_signals_client() {
+    let s = start(Hub::new(), Config::default()).await;
+    let res = s
+        .http
+        .get(format!("{}/ssehub.js", s.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    assert!(res.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("text/javascript"));
+    assert!(res.text().await.unwrap().contains("export function signal"));
+}
