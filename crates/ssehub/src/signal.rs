@@ -222,7 +222,7 @@ impl<T: Serialize + DeserializeOwned> Signal<T> {
     /// Changes the value in place.
     pub async fn update(&self, f: impl FnOnce(&mut T)) -> Result<u64, SignalError> {
         let mut state = self.slot.state.lock().await;
-        let mut value: T = serde_json::from_value(state.value.clone())?;
+        let mut value = T::deserialize(&state.value)?;
         f(&mut value);
         let new = serde_json::to_value(value)?;
         self.slot.replace_locked(&self.hub, &mut state, new)
@@ -231,7 +231,7 @@ impl<T: Serialize + DeserializeOwned> Signal<T> {
     /// The current value.
     pub async fn get(&self) -> Result<T, SignalError> {
         let state = self.slot.state.lock().await;
-        Ok(serde_json::from_value(state.value.clone())?)
+        Ok(T::deserialize(&state.value)?)
     }
 
     /// The current version: 0 at creation, one more per change.
