@@ -26,6 +26,7 @@ use ssehub::Subscription;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::{watch, Notify};
+use tokio::time::Instant;
 use tower::ServiceExt;
 
 use crate::error::ApiError;
@@ -51,9 +52,9 @@ pub(crate) async fn serve(
     stop: watch::Receiver<bool>,
     guard: Guard,
 ) {
-    if let Some((stream, sub, cut)) = request(stream, addr, state, app, stop).await {
+    if let Some((stream, sub, cut, expires)) = request(stream, addr, state, app, stop).await {
         tokio::spawn(async move {
-            pump(stream, sub, cut).await;
+            pump(stream, sub, cut, expires).await;
             drop(guard);
         });
     }
@@ -67,7 +68,7 @@ async fn request(
     state: AppState,
     app: Router,
     stop: watch::Receiver<bool>,
-) -> Option<(TcpStream, Subscription, Arc<Notify>)> {
+) -> Option<(TcpStream, Subscription, Arc<Notify>, Option<Instant>)> {
     let mut buf = BytesMut::with_capacity(1024);
     let parts = loop {
         match stream.read_buf(&mut buf).await {
@@ -91,7 +92,7 @@ async fn request(
     };
     let mut parts = parts;
     match events::open(&state, &mut parts, Some(on_lag)).await {
-        Ok(sub) => Some((stream, sub, cut)),
+        Ok((sub, expires)) => Some((stream, sub, cut, expires)),
         Err(e) => {
             write_error(&mut stream, e).await;
             None
@@ -143,18 +144,35 @@ cache-control: no-cache\r\n\
 x-accel-buffering: no\r\n\
 transfer-encoding: chunked\r\n\r\n";
 
-/// Writes a subscription to the socket until either ends.
-async fn pump(mut stream: TcpStream, mut sub: Subscription, cut: Arc<Notify>) {
+/// Writes a subscription to the socket until either ends, or its token
+/// expires.
+async fn pump(
+    mut stream: TcpStream,
+    mut sub: Subscription,
+    cut: Arc<Notify>,
+    expires: Option<Instant>,
+) {
     // Subscribed before the head goes out: every later publish reaches it.
     if stream.write_all(STREAM_HEAD).await.is_err() {
         return;
     }
     let mut probe = [0u8; 8];
+    // Boxed, so that streams without a deadline carry no timer.
+    let mut expiry = expires.map(|at| Box::pin(tokio::time::sleep_until(at)));
     loop {
         let mut batch = Vec::new();
         tokio::select! {
             biased;
             _ = cut.notified() => return,
+            _ = async {
+                match &mut expiry {
+                    Some(expiry) => expiry.as_mut().await,
+                    None => std::future::pending().await,
+                }
+            } => {
+                let _ = stream.write_all(b"0\r\n\r\n").await;
+                return;
+            }
             more = sub.next_batch(&mut batch, BATCH) => {
                 if !more {
                     let _ = stream.write_all(b"0\r\n\r\n").await;
@@ -283,7 +301,12 @@ mod tests {
             .await
             .unwrap();
         let sub = ssehub::Hub::new().subscribe("a", None).await.unwrap();
-        let pump = super::pump(stream, sub, std::sync::Arc::new(tokio::sync::Notify::new()));
+        let pump = super::pump(
+            stream,
+            sub,
+            std::sync::Arc::new(tokio::sync::Notify::new()),
+            None,
+        );
         let size = std::mem::size_of_val(&pump);
         assert!(size <= 640, "pump future is {size} bytes");
     }

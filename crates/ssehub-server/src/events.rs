@@ -2,13 +2,22 @@
 //! request's head, for both the axum route and the direct stream writer
 //! (`conn.rs`), so they cannot drift.
 
+use std::convert::Infallible;
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use std::time::SystemTime;
+
+use axum::body::{Body, Bytes};
 use axum::extract::{FromRequestParts, State};
 use axum::http::request::Parts;
 use axum::http::StatusCode;
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
+use futures_core::Stream;
 use ssehub::axum::{LastEventId, MaybePeer};
 use ssehub::{SubscribeError, SubscribeOptions, Subscription};
 
+use crate::auth::Access;
 use crate::error::ApiError;
 use crate::AppState;
 
@@ -24,19 +33,49 @@ pub(crate) async fn subscribe(
         Some(peer) => Some(Box::new(move || peer.cut())),
         None => None,
     };
-    Ok(open(&state, &mut parts, on_lag).await?.into_response())
+    let (subscription, expires) = open(&state, &mut parts, on_lag).await?;
+    let expiry = expires.map(|at| Box::pin(tokio::time::sleep_until(at)));
+    let mut response = Response::new(Body::from_stream(Expiring {
+        subscription,
+        expiry,
+    }));
+    ssehub::axum::event_stream_headers(&mut response);
+    Ok(response)
+}
+
+/// A subscription that ends when its token expires.
+struct Expiring {
+    subscription: Subscription,
+    expiry: Option<Pin<Box<tokio::time::Sleep>>>,
+}
+
+impl Stream for Expiring {
+    type Item = Result<Bytes, Infallible>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        if let Some(expiry) = &mut self.expiry {
+            if expiry.as_mut().poll(cx).is_ready() {
+                return Poll::Ready(None);
+            }
+        }
+        Pin::new(&mut self.subscription)
+            .poll_next(cx)
+            .map(|frame| frame.map(Ok))
+    }
 }
 
 /// Run when the hub cuts a lagging subscriber off: closes its connection.
 pub(crate) type OnLag = Box<dyn Fn() + Send + Sync>;
 
 /// Opens the subscription a request asks for: its `topic` parameters, and
-/// `Last-Event-ID` (header, else the `lastEventId` parameter).
+/// `Last-Event-ID` (header, else the `lastEventId` parameter), if its token
+/// grants them. Returns when the token expires, if it does: the stream must
+/// end then.
 pub(crate) async fn open(
     state: &AppState,
     parts: &mut Parts,
     on_lag: Option<OnLag>,
-) -> Result<Subscription, ApiError> {
+) -> Result<(Subscription, Option<tokio::time::Instant>), ApiError> {
     let topics: Vec<String> = form_urlencoded::parse(parts.uri.query().unwrap_or("").as_bytes())
         .filter(|(k, _)| k == "topic")
         .map(|(_, v)| v.into_owned())
@@ -47,13 +86,17 @@ pub(crate) async fn open(
             "give at least one topic: /events?topic=NAME",
         ));
     }
+    let expires = match &state.config.auth {
+        Some(auth) => auth.authorize(parts, Access::Subscribe, &topics)?,
+        None => None,
+    };
     let Ok(LastEventId(last_event_id)) = LastEventId::from_request_parts(parts, state).await;
     let mut options = SubscribeOptions::new(topics).last_event_id(last_event_id);
     if let Some(on_lag) = on_lag {
         // A client that stops reading is cut off, not left stuck in a write.
         options = options.on_lag(on_lag);
     }
-    state
+    let subscription = state
         .hub
         .subscribe_with(options)
         .await
@@ -64,5 +107,10 @@ pub(crate) async fn open(
                 e.to_string(),
             ),
             other => ApiError::bad_request("invalid_topic", other.to_string()),
-        })
+        })?;
+    let expires = expires.map(|at| {
+        let left = at.duration_since(SystemTime::now()).unwrap_or_default();
+        tokio::time::Instant::now() + left
+    });
+    Ok((subscription, expires))
 }

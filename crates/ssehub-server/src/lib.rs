@@ -24,6 +24,7 @@ use axum::Router;
 use ssehub::Hub;
 use tokio::net::{TcpListener, TcpSocket};
 
+mod auth;
 mod conn;
 mod error;
 mod events;
@@ -32,6 +33,7 @@ mod page;
 mod publish;
 mod signals;
 
+pub use auth::{Auth, KeyError};
 pub use error::ApiError;
 
 /// What `ssehub serve` is configured with.
@@ -41,6 +43,8 @@ pub struct Config {
     pub max_body_bytes: usize,
     /// How long shutdown waits for streams to close.
     pub shutdown_grace: Duration,
+    /// JWT authorization; `None`: the hub is open.
+    pub auth: Option<std::sync::Arc<Auth>>,
 }
 
 impl Default for Config {
@@ -48,6 +52,7 @@ impl Default for Config {
         Config {
             max_body_bytes: 1 << 20,
             shutdown_grace: Duration::from_secs(5),
+            auth: None,
         }
     }
 }

@@ -5,10 +5,12 @@ use std::time::Duration;
 use axum::body::Body;
 use axum::extract::State;
 use axum::http::header::CONTENT_TYPE;
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::request::Parts;
+use axum::http::StatusCode;
 use axum::Json;
 use ssehub::{Event, PublishError};
 
+use crate::auth::Access;
 use crate::error::{read_body, ApiError};
 use crate::AppState;
 
@@ -25,9 +27,10 @@ struct PublishRequest {
 
 pub(crate) async fn publish(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    parts: Parts,
     body: Body,
 ) -> Result<Json<serde_json::Value>, ApiError> {
+    let headers = &parts.headers;
     let body = read_body(body, state.config.max_body_bytes).await?;
     let content_type = headers
         .get(CONTENT_TYPE)
@@ -58,6 +61,9 @@ pub(crate) async fn publish(
             "missing_topic",
             "give \"topic\" or \"topics\"",
         ));
+    }
+    if let Some(auth) = &state.config.auth {
+        auth.authorize(&parts, Access::Publish, &topics)?;
     }
     let Some(data) = request.data else {
         return Err(ApiError::bad_request(

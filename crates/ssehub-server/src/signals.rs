@@ -3,19 +3,23 @@
 use axum::body::Body;
 use axum::extract::{Path, State};
 use axum::http::header::CONTENT_TYPE;
+use axum::http::request::Parts;
 use axum::http::{HeaderMap, StatusCode};
 use axum::Json;
 use serde_json::{json, Value};
 use ssehub::json_patch::Patch;
 use ssehub::SignalError;
 
+use crate::auth::Access;
 use crate::error::{read_body, ApiError};
 use crate::AppState;
 
 pub(crate) async fn get(
     State(state): State<AppState>,
     Path(name): Path<String>,
+    parts: Parts,
 ) -> Result<Json<Value>, ApiError> {
+    authorize(&state, &parts, Access::Subscribe, &name)?;
     let (version, value) = state
         .hub
         .signal_value(&name)
@@ -27,10 +31,12 @@ pub(crate) async fn get(
 pub(crate) async fn put(
     State(state): State<AppState>,
     Path(name): Path<String>,
-    headers: HeaderMap,
+    parts: Parts,
     body: Body,
 ) -> Result<Json<Value>, ApiError> {
-    expect_json(&headers, &["application/json"])?;
+    authorize(&state, &parts, Access::Publish, &name)?;
+    let headers = &parts.headers;
+    expect_json(headers, &["application/json"])?;
     let body = read_body(body, state.config.max_body_bytes).await?;
     let value: Value = serde_json::from_slice(&body)
         .map_err(|e| ApiError::bad_request("invalid_json", e.to_string()))?;
@@ -45,11 +51,13 @@ pub(crate) async fn put(
 pub(crate) async fn patch(
     State(state): State<AppState>,
     Path(name): Path<String>,
-    headers: HeaderMap,
+    parts: Parts,
     body: Body,
 ) -> Result<Json<Value>, ApiError> {
+    authorize(&state, &parts, Access::Publish, &name)?;
+    let headers = &parts.headers;
     expect_json(
-        &headers,
+        headers,
         &["application/json-patch+json", "application/json"],
     )?;
     let body = read_body(body, state.config.max_body_bytes).await?;
@@ -61,6 +69,14 @@ pub(crate) async fn patch(
         .await
         .map_err(|e| signal_error(&name, e))?;
     Ok(Json(json!({ "version": version })))
+}
+
+/// Reading a signal is subscribing to its topic; changing it is publishing.
+fn authorize(state: &AppState, parts: &Parts, access: Access, name: &str) -> Result<(), ApiError> {
+    if let Some(auth) = &state.config.auth {
+        auth.authorize(parts, access, &[name.to_owned()])?;
+    }
+    Ok(())
 }
 
 fn not_found(name: &str) -> ApiError {

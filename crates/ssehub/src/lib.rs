@@ -58,7 +58,7 @@ pub use signal::{Signal, SignalError};
 pub use ssehub_core::{Event, EventBuilder, EventError};
 pub use subscriber::LagPolicy;
 pub use subscription::{Resume, Subscription};
-pub use topic::{IntoTopics, Topic, TopicError};
+pub use topic::{IntoTopics, Topic, TopicError, TopicPattern};
 
 /// The README's example, compiled as a doc test.
 #[cfg(all(doctest, feature = "axum"))]

@@ -125,3 +125,95 @@ impl AsRef<str> for Topic {
         &self.0
     }
 }
+
+/// A topic pattern: `/`-separated segments where `*` matches exactly one
+/// segment and `**`, as the last segment, matches any rest, none included
+/// (`chat/*` matches `chat/42`, not `chat/42/x` nor `chat`; `chat/**` matches
+/// all three; `**` matches every topic). Any other segment, `a*b` included,
+/// matches only itself.
+///
+/// ```
+/// use ssehub::TopicPattern;
+///
+/// let p = TopicPattern::new("chat/*");
+/// assert!(p.matches("chat/42"));
+/// assert!(!p.matches("chat/42/x"));
+/// assert!(TopicPattern::new("chat/**").matches("chat/42/x"));
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct TopicPattern(Arc<str>);
+
+impl TopicPattern {
+    /// A pattern (every string is one; without wildcards it is a topic name).
+    pub fn new(pattern: &str) -> TopicPattern {
+        TopicPattern(Arc::from(pattern))
+    }
+
+    /// The pattern as written.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// Whether the pattern has wildcards (else it matches only itself).
+    pub fn is_wildcard(&self) -> bool {
+        self.0.split('/').any(|s| s == "*" || s == "**")
+    }
+
+    /// Whether `topic` matches.
+    pub fn matches(&self, topic: &str) -> bool {
+        let mut pattern = self.0.split('/');
+        let mut topic = topic.split('/');
+        loop {
+            match (pattern.next(), topic.next()) {
+                (Some("**"), _) if pattern.clone().next().is_none() => return true,
+                (Some("*"), Some(_)) => {}
+                (Some(p), Some(t)) if p == t => {}
+                (None, None) => return true,
+                _ => return false,
+            }
+        }
+    }
+}
+
+impl fmt::Display for TopicPattern {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn patterns() {
+        let cases = [
+            ("chat/*", "chat/42", true),
+            ("chat/*", "chat/42/x", false),
+            ("chat/*", "chat", false),
+            ("chat/*", "chat/", true),
+            ("chat/**", "chat", true),
+            ("chat/**", "chat/42/x", true),
+            ("chat/**", "chatter", false),
+            ("**", "anything/at/all", true),
+            ("*", "a", true),
+            ("*", "a/b", false),
+            ("*/x", "a/x", true),
+            ("a/**/b", "a/z/b", false), // `**` only as the last segment
+            ("a/**/b", "a/**/b", true),
+            ("a*b", "axb", false),
+            ("a*b", "a*b", true),
+            ("news", "news", true),
+            ("news", "news/1", false),
+        ];
+        for (pattern, topic, expected) in cases {
+            assert_eq!(
+                TopicPattern::new(pattern).matches(topic),
+                expected,
+                "{pattern} ~ {topic}"
+            );
+        }
+        assert!(TopicPattern::new("a/*").is_wildcard());
+        assert!(!TopicPattern::new("a*b").is_wildcard());
+    }
+}

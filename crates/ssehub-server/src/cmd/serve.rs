@@ -4,7 +4,10 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use anyhow::Context;
-use ssehub::Hub;
+use std::sync::Arc;
+
+use ssehub::{Hub, TopicPattern};
+use ssehub_server::Auth;
 
 /// Flags of `ssehub serve`; each is also an `SSEHUB_*` environment variable.
 #[derive(Debug, clap::Args)]
@@ -24,6 +27,23 @@ pub(crate) struct Args {
     /// Most bytes of a request body.
     #[arg(long, env = "SSEHUB_MAX_BODY_BYTES", default_value_t = 1 << 20)]
     max_body_bytes: usize,
+    /// Secret that HS256 tokens are signed with. With a key, nothing is
+    /// published, and nothing outside --public-topics is read, without a token
+    /// that grants it.
+    #[arg(long, env = "SSEHUB_JWT_SECRET", hide_env_values = true)]
+    jwt_secret: Option<String>,
+    /// PEM file of the public key RS256 or ES256 tokens are signed with.
+    #[arg(long, env = "SSEHUB_JWT_PUBLIC_KEY", value_name = "FILE")]
+    jwt_public_key: Option<std::path::PathBuf>,
+    /// Topics anyone may read without a token (a pattern: `*` one segment,
+    /// `**` any rest). Repeatable; comma-separated in the environment.
+    #[arg(
+        long,
+        env = "SSEHUB_PUBLIC_TOPICS",
+        value_name = "PATTERN",
+        value_delimiter = ','
+    )]
+    public_topics: Vec<String>,
 }
 
 pub(crate) fn run(args: Args) -> anyhow::Result<()> {
@@ -40,10 +60,35 @@ async fn serve(args: Args) -> anyhow::Result<()> {
         .history_bytes(args.history_bytes)
         .keepalive(Some(Duration::from_secs(args.keepalive)))
         .build();
+    let public_key = match &args.jwt_public_key {
+        Some(path) => {
+            Some(std::fs::read(path).with_context(|| format!("reading {}", path.display()))?)
+        }
+        None => None,
+    };
+    let auth = if args.jwt_secret.is_some() || public_key.is_some() {
+        let public = args
+            .public_topics
+            .iter()
+            .map(|p| TopicPattern::new(p))
+            .collect();
+        let auth = Auth::new(
+            args.jwt_secret.as_deref().map(str::as_bytes),
+            public_key.as_deref(),
+            public,
+        )
+        .context("--jwt-public-key")?;
+        Some(Arc::new(auth))
+    } else {
+        if !args.public_topics.is_empty() {
+            anyhow::bail!("--public-topics needs --jwt-secret or --jwt-public-key: without a key every topic is public");
+        }
+        None
+    };
     let listener = ssehub_server::bind(args.listen)
         .with_context(|| format!("listening on {}", args.listen))?;
     let addr = listener.local_addr()?;
-    if !addr.ip().is_loopback() {
+    if auth.is_none() && !addr.ip().is_loopback() {
         eprintln!(
             "ssehub: warning: listening on {addr} without an authorization key: anyone who can reach it may publish and subscribe"
         );
@@ -51,6 +96,7 @@ async fn serve(args: Args) -> anyhow::Result<()> {
     eprintln!("ssehub: listening on http://{addr}");
     let config = ssehub_server::Config {
         max_body_bytes: args.max_body_bytes,
+        auth,
         ..ssehub_server::Config::default()
     };
     ssehub_server::run(listener, hub, config, shutdown_signal())

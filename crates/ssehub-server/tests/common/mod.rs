@@ -1,0 +1,99 @@
+//! Helpers shared by the HTTP tests: a real `ssehub serve` on loopback and
+//! a client that reads its streams.
+#![allow(dead_code, unreachable_pub)] // each test file uses a different part
+
+use std::net::SocketAddr;
+use std::pin::Pin;
+
+use futures_util::{Stream, StreamExt};
+use serde_json::{json, Value};
+use ssehub::Hub;
+use ssehub_core::{EventStream, Item, MessageEvent, StreamError};
+use ssehub_server::Config;
+
+pub type Items = Pin<Box<dyn Stream<Item = Result<Item, StreamError<reqwest::Error>>> + Send>>;
+
+pub struct Server {
+    pub base: String,
+    pub hub: Hub,
+    pub stop: Option<tokio::sync::oneshot::Sender<()>>,
+    pub done: tokio::task::JoinHandle<std::io::Result<()>>,
+    pub http: reqwest::Client,
+}
+
+pub async fn start(hub: Hub, config: Config) -> Server {
+    let listener = ssehub_server::bind("127.0.0.1:0".parse().unwrap()).unwrap();
+    let addr: SocketAddr = listener.local_addr().unwrap();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let done = tokio::spawn(ssehub_server::run(listener, hub.clone(), config, async {
+        let _ = stopped.await;
+    }));
+    Server {
+        base: format!("http://{addr}"),
+        hub,
+        stop: Some(stop),
+        done,
+        http: reqwest::Client::new(),
+    }
+}
+
+impl Server {
+    pub async fn publish(&self, body: Value) -> (u16, Value) {
+        let res = self
+            .http
+            .post(format!("{}/publish", self.base))
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        (res.status().as_u16(), res.json().await.unwrap())
+    }
+
+    pub async fn publish_ok(&self, topic: &str, data: &str) -> String {
+        let (status, body) = self.publish(json!({"topic": topic, "data": data})).await;
+        assert_eq!(status, 200, "{body}");
+        body["id"].as_str().unwrap().to_owned()
+    }
+
+    pub async fn publish_ok_with(&self, topic: &str, data: &str, token: &str) -> String {
+        let res = self
+            .http
+            .post(format!("{}/publish", self.base))
+            .bearer_auth(token)
+            .json(&json!({"topic": topic, "data": data}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 200);
+        res.json::<Value>().await.unwrap()["id"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    }
+
+    pub async fn subscribe(&self, query: &str, last_event_id: Option<&str>) -> Items {
+        let mut req = self.http.get(format!("{}/events?{query}", self.base));
+        if let Some(id) = last_event_id {
+            req = req.header("Last-Event-ID", id);
+        }
+        let res = req.send().await.unwrap();
+        assert_eq!(res.status(), 200);
+        Box::pin(EventStream::new(res.bytes_stream()))
+    }
+}
+
+/// The next `n` dispatched events (retry hints skipped).
+pub async fn next_events(items: &mut Items, n: usize) -> Vec<MessageEvent> {
+    let mut out = Vec::new();
+    while out.len() < n {
+        match items.next().await.expect("stream ended early").unwrap() {
+            Item::Event(e) => out.push(e),
+            Item::Retry(_) => {}
+        }
+    }
+    out
+}
+
+pub fn data(events: &[MessageEvent]) -> Vec<&str> {
+    events.iter().map(|e| e.data.as_str()).collect()
+}
