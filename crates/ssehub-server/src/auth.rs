@@ -100,7 +100,7 @@ impl Auth {
         if access == Access::Subscribe
             && topics
                 .iter()
-                .all(|t| self.public.iter().any(|p| p.matches(t)))
+                .all(|t| self.public.iter().any(|p| p.covers(t)))
         {
             return Ok(None);
         }
@@ -116,9 +116,8 @@ impl Auth {
             Access::Subscribe => &claims.ssehub.subscribe,
         };
         for topic in topics {
-            let public =
-                access == Access::Subscribe && self.public.iter().any(|p| p.matches(topic));
-            if !public && !grants.iter().any(|g| TopicPattern::new(g).matches(topic)) {
+            let public = access == Access::Subscribe && self.public.iter().any(|p| p.covers(topic));
+            if !public && !grants.iter().any(|g| TopicPattern::new(g).covers(topic)) {
                 let verb = match access {
                     Access::Publish => "publish to",
                     Access::Subscribe => "subscribe to",

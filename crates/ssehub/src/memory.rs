@@ -71,7 +71,7 @@ impl Backend for Memory {
         let replay = match last_event_id {
             None => Replay::Fresh,
             Some(id) => match self.epoch.parse(id) {
-                Parsed::Ours(seq) => match log.after(seq, &sub.topics) {
+                Parsed::Ours(seq) => match log.after(seq, |t| sub.wants(t)) {
                     After::Complete(frames) => Replay::Resumed(frames),
                     After::Gone => Replay::Reset(ResetReason::HistoryGone),
                     After::Future => Replay::Reset(ResetReason::UnknownId),

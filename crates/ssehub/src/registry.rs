@@ -9,11 +9,14 @@ use slab::Slab;
 
 use crate::id::Cursor;
 use crate::subscriber::{Pushed, Subscriber};
-use crate::topic::Topic;
+use crate::topic::{Topic, TopicPattern};
 
 #[derive(Debug, Default)]
 struct Maps {
     topics: HashMap<Topic, Slab<Arc<Subscriber>>>,
+    /// The keys of `topics` that are patterns (`chat/*`), matched against
+    /// every published event's topics.
+    patterns: HashMap<Topic, TopicPattern>,
     all: HashMap<u64, Arc<Subscriber>>,
 }
 
@@ -54,6 +57,10 @@ impl Registry {
         for topic in sub.topics.iter() {
             let slab = maps.topics.entry(topic.clone()).or_default();
             keys.push(slab.insert(sub.clone()));
+            let pattern = TopicPattern::new(topic.as_str());
+            if pattern.is_wildcard() {
+                maps.patterns.insert(topic.clone(), pattern);
+            }
         }
         *sub.keys.lock().unwrap_or_else(|e| e.into_inner()) = keys;
         maps.all.insert(sub.id, sub);
@@ -71,6 +78,7 @@ impl Registry {
                 slab.try_remove(key);
                 if slab.is_empty() {
                     maps.topics.remove(topic);
+                    maps.patterns.remove(topic);
                 }
             }
         }
@@ -85,7 +93,12 @@ impl Registry {
         let maps = self.read();
         let mut delivered = 0;
         let mut lagged = Vec::new();
-        for topic in topics {
+        let matching = maps
+            .patterns
+            .iter()
+            .filter(|(_, p)| topics.iter().any(|t| p.matches(t.as_str())))
+            .map(|(key, _)| key);
+        for topic in topics.iter().chain(matching) {
             let Some(subs) = maps.topics.get(topic) else {
                 continue;
             };

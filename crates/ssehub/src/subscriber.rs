@@ -9,7 +9,7 @@ use bytes::Bytes;
 
 use crate::control;
 use crate::id::Cursor;
-use crate::topic::Topic;
+use crate::topic::{Topic, TopicPattern};
 
 /// What a subscriber that falls behind gets.
 ///
@@ -58,6 +58,8 @@ pub(crate) struct State {
 pub(crate) struct Subscriber {
     pub(crate) id: u64,
     pub(crate) topics: Box<[Topic]>,
+    /// The topics that are patterns (`chat/*`), to match event topics against.
+    patterns: Box<[TopicPattern]>,
     /// Slab keys of this subscriber in each topic's list, same order as `topics`.
     pub(crate) keys: Mutex<Vec<usize>>,
     pub(crate) meta: Option<serde_json::Value>,
@@ -104,9 +106,15 @@ impl Subscriber {
         meta: Option<serde_json::Value>,
         on_lag: Option<OnLag>,
     ) -> Subscriber {
+        let patterns = topics
+            .iter()
+            .map(|t| TopicPattern::new(t.as_str()))
+            .filter(TopicPattern::is_wildcard)
+            .collect();
         Subscriber {
             id,
             topics,
+            patterns,
             keys: Mutex::new(Vec::new()),
             meta,
             on_lag,
@@ -176,6 +184,11 @@ impl Subscriber {
             w.wake();
         }
         outcome
+    }
+
+    /// Whether an event on `topic` is for this subscriber.
+    pub(crate) fn wants(&self, topic: &Topic) -> bool {
+        self.topics.contains(topic) || self.patterns.iter().any(|p| p.matches(topic.as_str()))
     }
 
     /// Bytes queued and not yet taken by the stream.

@@ -175,6 +175,26 @@ impl TopicPattern {
     }
 }
 
+impl TopicPattern {
+    /// Whether every topic `requested` (itself a pattern) matches is matched
+    /// by this pattern: how a grant covers a subscription (`chat/*` covers
+    /// `chat/1` and `chat/*`, not `chat/**`).
+    pub fn covers(&self, requested: &str) -> bool {
+        let mut grant = self.0.split('/');
+        let mut want = requested.split('/');
+        loop {
+            match (grant.next(), want.next()) {
+                (Some("**"), _) if grant.clone().next().is_none() => return true,
+                (Some(_), Some("**")) => return false,
+                (Some("*"), Some(_)) => {}
+                (Some(g), Some(w)) if g == w && w != "*" => {}
+                (None, None) => return true,
+                _ => return false,
+            }
+        }
+    }
+}
+
 impl fmt::Display for TopicPattern {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.0)
@@ -211,6 +231,24 @@ mod tests {
                 TopicPattern::new(pattern).matches(topic),
                 expected,
                 "{pattern} ~ {topic}"
+            );
+        }
+        for (grant, requested, expected) in [
+            ("chat/*", "chat/1", true),
+            ("chat/*", "chat/*", true),
+            ("chat/*", "chat/**", false),
+            ("chat/**", "chat/*", true),
+            ("chat/**", "chat/**", true),
+            ("chat/**", "chat", true),
+            ("chat/1", "chat/*", false),
+            ("**", "**", true),
+            ("*", "**", false),
+            ("a/*", "a/b/c", false),
+        ] {
+            assert_eq!(
+                TopicPattern::new(grant).covers(requested),
+                expected,
+                "{grant} covers {requested}"
             );
         }
         assert!(TopicPattern::new("a/*").is_wildcard());

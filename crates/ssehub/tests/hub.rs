@@ -261,3 +261,28 @@ async fn connections_show_metadata() {
     assert_eq!(list[0].topics, ["a", "b"]);
     assert_eq!(list[0].meta, Some(serde_json::json!({"user": 7})));
 }
+
+#[tokio::test]
+async fn pattern_subscriptions_match_by_segment_and_resume() {
+    let hub = Hub::builder().retry(None).build();
+    let mut one = hub.subscribe("chat/*", None).await.unwrap();
+    let mut all = hub.subscribe("chat/**", None).await.unwrap();
+    let mut both = hub.subscribe(["chat/*", "chat/1"], None).await.unwrap();
+    let first = hub.publish("chat/1", Event::data("a")).await.unwrap();
+    hub.publish("chat/1/x", Event::data("b")).await.unwrap();
+    hub.publish("news", Event::data("c")).await.unwrap();
+    hub.publish("chat", Event::data("d")).await.unwrap();
+    hub.publish(["news", "chat/2"], Event::data("e"))
+        .await
+        .unwrap();
+    assert_eq!(data(&events(&mut one, 2).await), ["a", "e"]);
+    assert_eq!(data(&events(&mut all, 4).await), ["a", "b", "d", "e"]);
+    assert_eq!(data(&events(&mut both, 2).await), ["a", "e"], "once each");
+    // Resume replays what the pattern matches.
+    let mut resumed = hub.subscribe("chat/*", Some(first.as_str())).await.unwrap();
+    assert_eq!(resumed.resume(), Resume::Resumed { replayed: 1 });
+    assert_eq!(data(&events(&mut resumed, 1).await), ["e"]);
+    drop((one, all, both, resumed));
+    hub.wait_until_idle().await;
+    assert_eq!(hub.stats().topics, 0);
+}
