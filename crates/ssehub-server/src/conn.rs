@@ -35,6 +35,8 @@ use crate::AppState;
 
 /// Longest request head read here; longer ones go to hyper, which refuses them.
 const MAX_HEAD: usize = 16 << 10;
+/// How long a client may take to send its request head.
+const HEAD_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
 /// Most frames written in one vectored write.
 const BATCH: usize = 64;
 
@@ -52,10 +54,10 @@ pub(crate) async fn serve(
     stop: watch::Receiver<bool>,
     guard: Guard,
 ) {
-    if let Some((stream, sub, cut, expires)) = request(stream, addr, state, app, stop).await {
+    if let Some((stream, opened, cut)) = request(stream, addr, state, app, stop).await {
         tokio::spawn(async move {
-            pump(stream, sub, cut, expires).await;
-            drop(guard);
+            pump(stream, opened.subscription, cut, opened.expires).await;
+            drop((guard, opened.slot));
         });
     }
 }
@@ -68,12 +70,13 @@ async fn request(
     state: AppState,
     app: Router,
     stop: watch::Receiver<bool>,
-) -> Option<(TcpStream, Subscription, Arc<Notify>, Option<Instant>)> {
+) -> Option<(TcpStream, events::Opened, Arc<Notify>)> {
     let mut buf = BytesMut::with_capacity(1024);
     let parts = loop {
-        match stream.read_buf(&mut buf).await {
-            Ok(0) | Err(_) => return None,
-            Ok(_) => {}
+        // A client that is slow to send its request head is dropped.
+        match tokio::time::timeout(HEAD_TIMEOUT, stream.read_buf(&mut buf)).await {
+            Ok(Ok(0)) | Ok(Err(_)) | Err(_) => return None,
+            Ok(Ok(_)) => {}
         }
         match parse_head(&buf) {
             Head::Events(parts) => break parts,
@@ -84,15 +87,15 @@ async fn request(
             }
         }
     };
-    drop((buf, app, stop, addr));
+    drop((buf, app, stop));
     let cut = Arc::new(Notify::new());
     let on_lag: events::OnLag = {
         let cut = cut.clone();
         Box::new(move || cut.notify_one())
     };
     let mut parts = parts;
-    match events::open(&state, &mut parts, Some(on_lag)).await {
-        Ok((sub, expires)) => Some((stream, sub, cut, expires)),
+    match events::open(&state, &mut parts, Some(addr.ip()), Some(on_lag)).await {
+        Ok(opened) => Some((stream, opened, cut)),
         Err(e) => {
             write_error(&mut stream, e).await;
             None

@@ -4,6 +4,7 @@
 
 use std::convert::Infallible;
 use std::future::Future;
+use std::net::IpAddr;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::SystemTime;
@@ -19,6 +20,7 @@ use ssehub::{SubscribeError, SubscribeOptions, Subscription};
 
 use crate::auth::Access;
 use crate::error::ApiError;
+use crate::limits::Slot;
 use crate::AppState;
 
 /// The axum route (used for requests that arrive on a connection already
@@ -29,15 +31,19 @@ pub(crate) async fn subscribe(
     MaybePeer(peer): MaybePeer,
     mut parts: Parts,
 ) -> Result<Response, ApiError> {
+    let ip = peer.as_ref().map(|p| p.addr().ip());
     let on_lag: Option<OnLag> = match peer {
         Some(peer) => Some(Box::new(move || peer.cut())),
         None => None,
     };
-    let (subscription, expires) = open(&state, &mut parts, on_lag).await?;
-    let expiry = expires.map(|at| Box::pin(tokio::time::sleep_until(at)));
+    let opened = open(&state, &mut parts, ip, on_lag).await?;
+    let expiry = opened
+        .expires
+        .map(|at| Box::pin(tokio::time::sleep_until(at)));
     let mut response = Response::new(Body::from_stream(Expiring {
-        subscription,
+        subscription: opened.subscription,
         expiry,
+        _slot: opened.slot,
     }));
     ssehub::axum::event_stream_headers(&mut response);
     Ok(response)
@@ -47,6 +53,7 @@ pub(crate) async fn subscribe(
 struct Expiring {
     subscription: Subscription,
     expiry: Option<Pin<Box<tokio::time::Sleep>>>,
+    _slot: Option<Slot>,
 }
 
 impl Stream for Expiring {
@@ -67,15 +74,24 @@ impl Stream for Expiring {
 /// Run when the hub cuts a lagging subscriber off: closes its connection.
 pub(crate) type OnLag = Box<dyn Fn() + Send + Sync>;
 
+/// An open stream and what must live and end with it.
+pub(crate) struct Opened {
+    pub(crate) subscription: Subscription,
+    /// When the token expires: the stream must end then.
+    pub(crate) expires: Option<tokio::time::Instant>,
+    /// Its place among the client address's open streams.
+    pub(crate) slot: Option<Slot>,
+}
+
 /// Opens the subscription a request asks for: its `topic` parameters, and
 /// `Last-Event-ID` (header, else the `lastEventId` parameter), if its token
-/// grants them. Returns when the token expires, if it does: the stream must
-/// end then.
+/// grants them and the client is within its limits.
 pub(crate) async fn open(
     state: &AppState,
     parts: &mut Parts,
+    ip: Option<IpAddr>,
     on_lag: Option<OnLag>,
-) -> Result<(Subscription, Option<tokio::time::Instant>), ApiError> {
+) -> Result<Opened, ApiError> {
     let topics: Vec<String> = form_urlencoded::parse(parts.uri.query().unwrap_or("").as_bytes())
         .filter(|(k, _)| k == "topic")
         .map(|(_, v)| v.into_owned())
@@ -86,8 +102,22 @@ pub(crate) async fn open(
             "give at least one topic: /events?topic=NAME",
         ));
     }
+    if topics.len() > state.config.max_topics {
+        return Err(ApiError::bad_request(
+            "too_many_topics",
+            format!(
+                "{} topics; at most {} in one subscription",
+                topics.len(),
+                state.config.max_topics
+            ),
+        ));
+    }
     let expires = match &state.config.auth {
         Some(auth) => auth.authorize(parts, Access::Subscribe, &topics)?,
+        None => None,
+    };
+    let slot = match ip {
+        Some(ip) => state.per_ip.enter(ip)?,
         None => None,
     };
     let Ok(LastEventId(last_event_id)) = LastEventId::from_request_parts(parts, state).await;
@@ -112,5 +142,9 @@ pub(crate) async fn open(
         let left = at.duration_since(SystemTime::now()).unwrap_or_default();
         tokio::time::Instant::now() + left
     });
-    Ok((subscription, expires))
+    Ok(Opened {
+        subscription,
+        expires,
+        slot,
+    })
 }

@@ -29,6 +29,7 @@ mod conn;
 mod error;
 mod events;
 mod health;
+mod limits;
 mod page;
 mod publish;
 mod signals;
@@ -45,14 +46,23 @@ pub struct Config {
     pub shutdown_grace: Duration,
     /// JWT authorization; `None`: the hub is open.
     pub auth: Option<std::sync::Arc<Auth>>,
+    /// Most topics in one subscription (more: 400).
+    pub max_topics: usize,
+    /// Most bytes of a published event's data (more: 413).
+    pub max_event_bytes: usize,
+    /// Most open streams per client address (more: 429); 0: no limit.
+    pub max_connections_per_ip: usize,
 }
 
 impl Default for Config {
     fn default() -> Self {
         Config {
-            max_body_bytes: 1 << 20,
+            max_body_bytes: 2 << 20,
             shutdown_grace: Duration::from_secs(5),
             auth: None,
+            max_topics: 64,
+            max_event_bytes: 1 << 20,
+            max_connections_per_ip: 1000,
         }
     }
 }
@@ -62,12 +72,24 @@ impl Default for Config {
 pub(crate) struct AppState {
     pub(crate) hub: Hub,
     pub(crate) config: Config,
+    pub(crate) per_ip: std::sync::Arc<limits::PerIp>,
+}
+
+impl AppState {
+    fn new(hub: Hub, config: Config) -> AppState {
+        let per_ip = std::sync::Arc::new(limits::PerIp::new(config.max_connections_per_ip));
+        AppState {
+            hub,
+            config,
+            per_ip,
+        }
+    }
 }
 
 /// The HTTP API on `hub`, for embedding in another axum app (its streams go
 /// through axum; [`run`] writes them directly).
 pub fn router(hub: Hub, config: Config) -> Router {
-    app(AppState { hub, config })
+    app(AppState::new(hub, config))
 }
 
 fn app(state: AppState) -> Router {
@@ -109,10 +131,7 @@ pub async fn run(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let grace = config.shutdown_grace;
-    let state = AppState {
-        hub: hub.clone(),
-        config,
-    };
+    let state = AppState::new(hub.clone(), config);
     let app = app(state.clone());
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let tracker = std::sync::Arc::new(conn::Tracker::default());

@@ -71,6 +71,17 @@ pub(crate) async fn publish(
             "give \"data\" (a string)",
         ));
     };
+    if data.len() > state.config.max_event_bytes {
+        return Err(ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "event_too_large",
+            format!(
+                "the event's data is {} bytes; at most {}",
+                data.len(),
+                state.config.max_event_bytes
+            ),
+        ));
+    }
     let mut event = Event::builder().data(data);
     if let Some(event_type) = request.event {
         event = event.event(event_type);

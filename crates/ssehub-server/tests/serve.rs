@@ -484,3 +484,62 @@ async fn serves_the_signals_client() {
         .starts_with("text/javascript"));
     assert!(res.text().await.unwrap().contains("export function signal"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn limits_answer_400_413_429_and_free_up() {
+    let config = Config {
+        max_topics: 2,
+        max_event_bytes: 10,
+        max_connections_per_ip: 3,
+        ..Config::default()
+    };
+    let s = start(Hub::new(), config).await;
+    let code = |res: reqwest::Response| async move {
+        let status = res.status().as_u16();
+        let body: Value = res.json().await.unwrap();
+        (status, body["error"].as_str().unwrap().to_owned())
+    };
+    let res = s
+        .http
+        .get(format!("{}/events?topic=a&topic=b&topic=c", s.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(code(res).await, (400, "too_many_topics".to_owned()));
+    let (status, body) = s
+        .publish(json!({"topic": "a", "data": "01234567890"}))
+        .await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (413, Some("event_too_large"))
+    );
+    s.publish_ok("a", "0123456789").await;
+
+    let open: Vec<_> =
+        futures_util::future::join_all((0..3).map(|_| s.subscribe("topic=a", None))).await;
+    let res = s
+        .http
+        .get(format!("{}/events?topic=a", s.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(code(res).await, (429, "too_many_connections".to_owned()));
+    drop(open);
+    // The places free up once the server has seen the connections close.
+    tokio::time::timeout(Duration::from_secs(10), async {
+        loop {
+            let res = s
+                .http
+                .get(format!("{}/events?topic=a", s.base))
+                .send()
+                .await
+                .unwrap();
+            if res.status() == 200 {
+                break;
+            }
+            tokio::task::yield_now().await;
+        }
+    })
+    .await
+    .expect("a place frees up");
+}

@@ -24,9 +24,18 @@ pub(crate) struct Args {
     /// Seconds between keep-alive comments on idle streams (0: none).
     #[arg(long, env = "SSEHUB_KEEPALIVE", default_value_t = 15)]
     keepalive: u64,
-    /// Most bytes of a request body.
-    #[arg(long, env = "SSEHUB_MAX_BODY_BYTES", default_value_t = 1 << 20)]
+    /// Most bytes of a request body (more: 413).
+    #[arg(long, env = "SSEHUB_MAX_BODY_BYTES", default_value_t = 2 << 20)]
     max_body_bytes: usize,
+    /// Most bytes of a published event's data (more: 413).
+    #[arg(long, env = "SSEHUB_MAX_EVENT_BYTES", default_value_t = 1 << 20)]
+    max_event_bytes: usize,
+    /// Most topics in one subscription (more: 400).
+    #[arg(long, env = "SSEHUB_MAX_TOPICS", default_value_t = 64)]
+    max_topics: usize,
+    /// Most open streams per client IP address (more: 429); 0: no limit.
+    #[arg(long, env = "SSEHUB_MAX_CONNECTIONS_PER_IP", default_value_t = 1000)]
+    max_connections_per_ip: usize,
     /// Secret that HS256 tokens are signed with. With a key, nothing is
     /// published, and nothing outside --public-topics is read, without a token
     /// that grants it.
@@ -96,6 +105,9 @@ async fn serve(args: Args) -> anyhow::Result<()> {
     eprintln!("ssehub: listening on http://{addr}");
     let config = ssehub_server::Config {
         max_body_bytes: args.max_body_bytes,
+        max_event_bytes: args.max_event_bytes,
+        max_topics: args.max_topics,
+        max_connections_per_ip: args.max_connections_per_ip,
         auth,
         ..ssehub_server::Config::default()
     };
