@@ -8,6 +8,7 @@
 //! | `GET /events?topic=T&topic=T2` | the event stream; resume with `Last-Event-ID` or `lastEventId` |
 //! | `POST /publish` | JSON or form: `topic`/`topics`, `data`, optional `event`, `retry`; answers `{"id"}` |
 //! | `GET /healthz` | status and counts |
+//! | `GET /metrics` | Prometheus (OpenMetrics text) |
 //! | `GET`, `PUT`, `PATCH /signals/{name}` | a signal's `{"version", "value"}`; set it; RFC 6902 patch it |
 //! | `GET /` | a demo page |
 //! | `GET /ssehub.js` | the signals client for plain pages |
@@ -30,6 +31,7 @@ mod error;
 mod events;
 mod health;
 mod limits;
+mod metrics;
 mod page;
 mod publish;
 mod signals;
@@ -73,15 +75,18 @@ pub(crate) struct AppState {
     pub(crate) hub: Hub,
     pub(crate) config: Config,
     pub(crate) per_ip: std::sync::Arc<limits::PerIp>,
+    pub(crate) metrics: std::sync::Arc<prometheus_client::registry::Registry>,
 }
 
 impl AppState {
     fn new(hub: Hub, config: Config) -> AppState {
         let per_ip = std::sync::Arc::new(limits::PerIp::new(config.max_connections_per_ip));
+        let metrics = std::sync::Arc::new(metrics::registry(hub.clone()));
         AppState {
             hub,
             config,
             per_ip,
+            metrics,
         }
     }
 }
@@ -99,6 +104,7 @@ fn app(state: AppState) -> Router {
         .route("/events", get(events::subscribe))
         .route("/publish", post(publish::publish))
         .route("/healthz", get(health::healthz))
+        .route("/metrics", get(metrics::metrics))
         .route(
             "/signals/{*name}",
             get(signals::get).put(signals::put).patch(signals::patch),

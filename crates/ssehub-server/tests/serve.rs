@@ -543,3 +543,32 @@ async fn limits_answer_400_413_429_and_free_up() {
     .await
     .expect("a place frees up");
 }
+
+#[tokio::test]
+async fn metrics_in_prometheus_text() {
+    let s = start(Hub::new(), Config::default()).await;
+    let mut items = s.subscribe("topic=m", None).await;
+    s.publish_ok("m", "x").await;
+    next_events(&mut items, 1).await;
+    let res = s
+        .http
+        .get(format!("{}/metrics", s.base))
+        .send()
+        .await
+        .unwrap();
+    assert!(res.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("application/openmetrics-text"));
+    let text = res.text().await.unwrap();
+    for line in [
+        "# TYPE ssehub_connections gauge",
+        "ssehub_connections 1",
+        "ssehub_events_published_total 1",
+        "ssehub_events_delivered_total 1",
+        "ssehub_lag_disconnects_total 0",
+    ] {
+        assert!(text.lines().any(|l| l == line), "{line:?} in:\n{text}");
+    }
+    assert!(text.ends_with("# EOF\n"));
+}

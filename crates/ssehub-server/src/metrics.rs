@@ -1,0 +1,112 @@
+//! `GET /metrics`: the hub's counts in the OpenMetrics text format, which
+//! Prometheus reads.
+
+use axum::extract::State;
+use axum::response::IntoResponse;
+use prometheus_client::collector::Collector;
+use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric};
+use prometheus_client::metrics::counter::ConstCounter;
+use prometheus_client::metrics::gauge::ConstGauge;
+use prometheus_client::metrics::MetricType;
+use prometheus_client::registry::Registry;
+use ssehub::Hub;
+
+use crate::error::ApiError;
+use crate::AppState;
+
+/// Reads the hub's [`Stats`](ssehub::Stats) at each scrape.
+#[derive(Debug)]
+struct HubCollector(Hub);
+
+impl Collector for HubCollector {
+    fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
+        let s = self.0.stats();
+        let gauges = [
+            ("ssehub_connections", "Open event streams", s.connections),
+            (
+                "ssehub_topics",
+                "Topics with at least one subscriber",
+                s.topics,
+            ),
+            (
+                "ssehub_history_events",
+                "Events held for resuming clients",
+                s.history_events,
+            ),
+            (
+                "ssehub_history_bytes",
+                "Bytes held for resuming clients",
+                s.history_bytes,
+            ),
+            (
+                "ssehub_queued_bytes",
+                "Bytes queued for subscribers, not yet written",
+                s.queued_bytes,
+            ),
+        ];
+        for (name, help, value) in gauges {
+            let value = i64::try_from(value).unwrap_or(i64::MAX);
+            let metric = encoder.encode_descriptor(name, help, None, MetricType::Gauge)?;
+            ConstGauge::new(value).encode(metric)?;
+        }
+        // OpenMetrics adds `_total` to counter names.
+        let counters = [
+            (
+                "ssehub_events_published",
+                "Events published",
+                s.events_published,
+            ),
+            (
+                "ssehub_events_delivered",
+                "Events queued for subscribers, one per subscriber",
+                s.events_delivered,
+            ),
+            (
+                "ssehub_lag_disconnects",
+                "Subscribers disconnected for falling behind",
+                s.lag_disconnects,
+            ),
+            (
+                "ssehub_lag_skips",
+                "Times a subscriber skipped events for falling behind",
+                s.lag_skips,
+            ),
+            (
+                "ssehub_resumes",
+                "Subscriptions resumed from history",
+                s.resumes,
+            ),
+            ("ssehub_resets", "Resumes answered with a reset", s.resets),
+        ];
+        for (name, help, value) in counters {
+            let metric = encoder.encode_descriptor(name, help, None, MetricType::Counter)?;
+            ConstCounter::new(value).encode(metric)?;
+        }
+        Ok(())
+    }
+}
+
+/// The registry `GET /metrics` encodes.
+pub(crate) fn registry(hub: Hub) -> Registry {
+    let mut registry = Registry::default();
+    registry.register_collector(Box::new(HubCollector(hub)));
+    registry
+}
+
+pub(crate) async fn metrics(State(state): State<AppState>) -> Result<impl IntoResponse, ApiError> {
+    let mut text = String::new();
+    prometheus_client::encoding::text::encode(&mut text, &state.metrics).map_err(|_| {
+        ApiError::new(
+            axum::http::StatusCode::INTERNAL_SERVER_ERROR,
+            "metrics",
+            "encoding the metrics failed",
+        )
+    })?;
+    Ok((
+        [(
+            "content-type",
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
+        text,
+    ))
+}
