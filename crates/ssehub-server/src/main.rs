@@ -18,6 +18,8 @@ struct Cli {
 enum Command {
     /// Run the hub: publish over HTTP, subscribe with EventSource.
     Serve(cmd::serve::Args),
+    /// Publish one event to a hub; prints its id.
+    Publish(cmd::publish::Args),
     /// Read an event stream on stdin and print one JSON object a line:
     /// {"event", "data", "id"} for each dispatched event, {"retry"} for each
     /// valid retry field, in stream order.
@@ -28,6 +30,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Serve(args) => cmd::serve::run(args),
+        Command::Publish(args) => cmd::publish::run(args),
         Command::Parse(args) => cmd::parse::run(args),
     };
     match result {

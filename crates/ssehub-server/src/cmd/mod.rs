@@ -1,4 +1,5 @@
 //! One module per subcommand.
 
 pub(crate) mod parse;
+pub(crate) mod publish;
 pub(crate) mod serve;
