@@ -29,6 +29,7 @@ use tokio::sync::{watch, Notify};
 use tokio::time::Instant;
 use tower::ServiceExt;
 
+use crate::cors;
 use crate::error::ApiError;
 use crate::events;
 use crate::AppState;
@@ -54,9 +55,9 @@ pub(crate) async fn serve(
     stop: watch::Receiver<bool>,
     guard: Guard,
 ) {
-    if let Some((stream, opened, cut)) = request(stream, addr, state, app, stop).await {
+    if let Some((stream, opened, cut, head)) = request(stream, addr, state, app, stop).await {
         tokio::spawn(async move {
-            pump(stream, opened.subscription, cut, opened.expires).await;
+            pump(stream, opened.subscription, cut, opened.expires, head).await;
             drop((guard, opened.slot));
         });
     }
@@ -70,7 +71,7 @@ async fn request(
     state: AppState,
     app: Router,
     stop: watch::Receiver<bool>,
-) -> Option<(TcpStream, events::Opened, Arc<Notify>)> {
+) -> Option<(TcpStream, events::Opened, Arc<Notify>, Bytes)> {
     let mut buf = BytesMut::with_capacity(1024);
     let parts = loop {
         // A client that is slow to send its request head is dropped.
@@ -94,8 +95,20 @@ async fn request(
         Box::new(move || cut.notify_one())
     };
     let mut parts = parts;
+    let cors = cors::stream_headers(
+        &state.config.cors_origins,
+        parts.headers.get(axum::http::header::ORIGIN),
+    );
+    let head = if cors.is_empty() {
+        Bytes::from_static(STREAM_HEAD)
+    } else {
+        let mut head = STREAM_HEAD[..STREAM_HEAD.len() - 2].to_vec();
+        head.extend_from_slice(cors.as_bytes());
+        head.extend_from_slice(b"\r\n");
+        Bytes::from(head)
+    };
     match events::open(&state, &mut parts, Some(addr.ip()), Some(on_lag)).await {
-        Ok(opened) => Some((stream, opened, cut)),
+        Ok(opened) => Some((stream, opened, cut, head)),
         Err(e) => {
             write_error(&mut stream, e).await;
             None
@@ -154,9 +167,10 @@ async fn pump(
     mut sub: Subscription,
     cut: Arc<Notify>,
     expires: Option<Instant>,
+    head: Bytes,
 ) {
     // Subscribed before the head goes out: every later publish reaches it.
-    if stream.write_all(STREAM_HEAD).await.is_err() {
+    if stream.write_all(&head).await.is_err() {
         return;
     }
     let mut probe = [0u8; 8];
@@ -309,6 +323,7 @@ mod tests {
             sub,
             std::sync::Arc::new(tokio::sync::Notify::new()),
             None,
+            bytes::Bytes::from_static(super::STREAM_HEAD),
         );
         let size = std::mem::size_of_val(&pump);
         assert!(size <= 640, "pump future is {size} bytes");

@@ -27,6 +27,7 @@ use tokio::net::{TcpListener, TcpSocket};
 
 mod auth;
 mod conn;
+mod cors;
 mod error;
 mod events;
 mod health;
@@ -54,6 +55,9 @@ pub struct Config {
     pub max_event_bytes: usize,
     /// Most open streams per client address (more: 429); 0: no limit.
     pub max_connections_per_ip: usize,
+    /// Origins allowed to call the hub from a browser (CORS, credentials
+    /// allowed); none by default.
+    pub cors_origins: Vec<axum::http::HeaderValue>,
 }
 
 impl Default for Config {
@@ -65,6 +69,7 @@ impl Default for Config {
             max_topics: 64,
             max_event_bytes: 1 << 20,
             max_connections_per_ip: 1000,
+            cors_origins: Vec::new(),
         }
     }
 }
@@ -111,6 +116,7 @@ fn app(state: AppState) -> Router {
         )
         .fallback(error::not_found)
         .method_not_allowed_fallback(error::method_not_allowed)
+        .layer(cors::layer(&state.config.cors_origins))
         .with_state(state)
 }
 

@@ -572,3 +572,68 @@ async fn metrics_in_prometheus_text() {
     }
     assert!(text.ends_with("# EOF\n"));
 }
+
+#[tokio::test]
+async fn cors_for_configured_origins_only() {
+    let config = Config {
+        cors_origins: vec!["http://app.example".parse().unwrap()],
+        ..Config::default()
+    };
+    let s = start(Hub::new(), config).await;
+    let events = |origin: &'static str| {
+        s.http
+            .get(format!("{}/events?topic=c", s.base))
+            .header("origin", origin)
+            .send()
+    };
+    let ok = events("http://app.example").await.unwrap();
+    assert_eq!(
+        ok.headers()["access-control-allow-origin"],
+        "http://app.example"
+    );
+    assert_eq!(ok.headers()["access-control-allow-credentials"], "true");
+    let other = events("http://evil.example").await.unwrap();
+    assert_eq!(other.status(), 200, "served, but the browser gets no grant");
+    assert!(other.headers().get("access-control-allow-origin").is_none());
+
+    let preflight = s
+        .http
+        .request(reqwest::Method::OPTIONS, format!("{}/publish", s.base))
+        .header("origin", "http://app.example")
+        .header("access-control-request-method", "POST")
+        .header(
+            "access-control-request-headers",
+            "content-type,authorization",
+        )
+        .send()
+        .await
+        .unwrap();
+    assert!(preflight.status().is_success());
+    let h = preflight.headers();
+    assert_eq!(h["access-control-allow-origin"], "http://app.example");
+    assert!(h["access-control-allow-methods"]
+        .to_str()
+        .unwrap()
+        .contains("POST"));
+    let publish = s
+        .http
+        .post(format!("{}/publish", s.base))
+        .header("origin", "http://app.example")
+        .json(&json!({"topic": "c", "data": "x"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        publish.headers()["access-control-allow-origin"],
+        "http://app.example"
+    );
+    let evil = s
+        .http
+        .request(reqwest::Method::OPTIONS, format!("{}/publish", s.base))
+        .header("origin", "http://evil.example")
+        .header("access-control-request-method", "POST")
+        .send()
+        .await
+        .unwrap();
+    assert!(evil.headers().get("access-control-allow-origin").is_none());
+}

@@ -53,6 +53,16 @@ pub(crate) struct Args {
         value_delimiter = ','
     )]
     public_topics: Vec<String>,
+    /// An origin allowed to use the hub from a browser (CORS, with
+    /// credentials), e.g. https://app.example. Repeatable; comma-separated in
+    /// the environment. Other origins get no grant.
+    #[arg(
+        long,
+        env = "SSEHUB_CORS_ORIGIN",
+        value_name = "ORIGIN",
+        value_delimiter = ','
+    )]
+    cors_origin: Vec<String>,
 }
 
 pub(crate) fn run(args: Args) -> anyhow::Result<()> {
@@ -94,6 +104,14 @@ async fn serve(args: Args) -> anyhow::Result<()> {
         }
         None
     };
+    let cors_origins = args
+        .cors_origin
+        .iter()
+        .map(|o| {
+            axum::http::HeaderValue::from_str(o.trim_end_matches('/'))
+                .with_context(|| format!("--cors-origin {o:?}"))
+        })
+        .collect::<anyhow::Result<Vec<_>>>()?;
     let listener = ssehub_server::bind(args.listen)
         .with_context(|| format!("listening on {}", args.listen))?;
     let addr = listener.local_addr()?;
@@ -108,6 +126,7 @@ async fn serve(args: Args) -> anyhow::Result<()> {
         max_event_bytes: args.max_event_bytes,
         max_topics: args.max_topics,
         max_connections_per_ip: args.max_connections_per_ip,
+        cors_origins,
         auth,
         ..ssehub_server::Config::default()
     };
