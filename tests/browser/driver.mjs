@@ -183,6 +183,9 @@ async function runScript(config) {
         await page.locator(step.press).press(String(step.key), { timeout });
       } else if (typeof step.click === 'string') {
         await page.locator(step.click).click({ timeout });
+      } else if (typeof step.screenshot === 'string') {
+        await page.setViewportSize({ width: step.width ?? 1200, height: step.height ?? 800 });
+        await page.screenshot({ path: step.screenshot, timeout });
       } else if (typeof step.eval === 'string') {
         // Evaluated as an expression; a returned promise is awaited.
         results.push(await page.evaluate((expr) => (0, eval)(expr), step.eval));

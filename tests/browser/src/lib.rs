@@ -337,6 +337,18 @@ impl Script {
         self.step(page, serde_json::json!({ "eval": expression }))
     }
 
+    /// Saves a PNG of `page`, `width` × `height` pixels of viewport, to `path`.
+    ///
+    /// # Panics
+    ///
+    /// If `page` is not opened by an earlier step.
+    pub fn screenshot(self, page: usize, path: &str, width: u32, height: u32) -> Script {
+        self.step(
+            page,
+            serde_json::json!({ "screenshot": path, "width": width, "height": height }),
+        )
+    }
+
     fn step(mut self, page: usize, mut step: serde_json::Value) -> Script {
         assert!(
             page < self.pages,
