@@ -1,0 +1,248 @@
+//! The leptos-counter example in headless Chromium: its Leptos page (built
+//! to wasm by `examples/leptos-counter/build.sh`, which `./scripts/test` runs
+//! first) shows `Count: N` from the server signal `counter` through
+//! `ssehub-leptos`, through every way the page can fall behind.
+//!
+//! The test serves the example's own routes (`leptos_counter::app`) with
+//! test routes and a middleware around `/events`, and drives the signal
+//! from Rust through the hub's API. The script:
+//!
+//! 1. waits for the page to show the server's count, changes it from the
+//!    test and with the page's button, and waits for each value;
+//! 2. cuts the stream (the middleware ends it and holds the browser's
+//!    reconnection), changes the count while the page is disconnected, and
+//!    lets it reconnect: the browser resumes with `Last-Event-ID` and the
+//!    missed patches bring the page up to date;
+//! 3. publishes a bogus patch with a version gap: the client resyncs (a new
+//!    `EventSource` without `Last-Event-ID`, so a snapshot) and never shows
+//!    the bogus value.
+//!
+//! Every text the count element ever showed is recorded in the page, and
+//! every `/events` request (its topics, whether it carried
+//! `Last-Event-ID`) on the server.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::extract::{Path, Request, State};
+use axum::http::StatusCode;
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use axum::Router;
+use futures_util::StreamExt;
+use leptos_counter::{Count, Counter, SIGNAL};
+use serde_json::{json, Value};
+use ssehub::{Event, Hub};
+use ssehub_browser_tests::{serve, Browser, PageOptions, Script};
+use tokio::sync::watch;
+
+/// The test's server side.
+struct Harness {
+    hub: Hub,
+    counter: Counter,
+    /// Per `/events` request, in order: its query and whether it carried
+    /// `Last-Event-ID`.
+    requests: Mutex<Vec<(String, bool)>>,
+    /// Bumped to end every `/events` stream open at that time.
+    cut: watch::Sender<u64>,
+    /// While true, new `/events` requests wait.
+    hold: watch::Sender<bool>,
+}
+
+/// Middleware on `/events`: records each request, holds it while `hold` is
+/// set, and ends its stream at the next `cut`.
+async fn cut_and_hold(State(h): State<Arc<Harness>>, request: Request, next: Next) -> Response {
+    if request.uri().path() != "/events" {
+        return next.run(request).await;
+    }
+    let resumed = request.headers().contains_key("last-event-id");
+    let query = request.uri().query().unwrap_or("").to_owned();
+    h.requests.lock().unwrap().push((query, resumed));
+    let _ = h.hold.subscribe().wait_for(|hold| !*hold).await;
+    let cut = h.cut.subscribe(); // the current generation counts as seen
+    let response = next.run(request).await;
+    response.map(|body| until_cut(body, cut))
+}
+
+/// The body, ended as soon as `cut` changes.
+fn until_cut(body: Body, cut: watch::Receiver<u64>) -> Body {
+    let chunks = futures_util::stream::unfold(
+        (body.into_data_stream(), cut),
+        |(mut chunks, mut cut)| async move {
+            let chunk = tokio::select! {
+                biased;
+                _ = cut.changed() => return None,
+                chunk = chunks.next() => chunk?,
+            };
+            Some((chunk, (chunks, cut)))
+        },
+    );
+    Body::from_stream(chunks)
+}
+
+/// The routes the script drives the server with (all `POST`, answering 200).
+fn test_routes(h: Arc<Harness>) -> Router {
+    async fn set(State(h): State<Arc<Harness>>, Path(value): Path<u64>) -> Response {
+        outcome(h.counter.signal().set(Count { value }).await)
+    }
+    async fn cut(State(h): State<Arc<Harness>>) -> &'static str {
+        h.hold.send_replace(true);
+        h.cut.send_modify(|generation| *generation += 1);
+        "cut"
+    }
+    async fn release(State(h): State<Arc<Harness>>) -> &'static str {
+        h.hold.send_replace(false);
+        "released"
+    }
+    // A patch two versions ahead with a value the page must never show.
+    async fn gap(State(h): State<Arc<Harness>>) -> Response {
+        let v = h.counter.signal().version().await + 2;
+        let data =
+            json!({ "v": v, "patch": [{ "op": "replace", "path": "/value", "value": 999 }] });
+        match Event::builder().event(SIGNAL).json_data(&data).build() {
+            Ok(event) => outcome(h.hub.publish(SIGNAL, event).await),
+            Err(e) => outcome::<()>(Err(e)),
+        }
+    }
+    fn outcome<T>(result: Result<T, impl std::fmt::Display>) -> Response {
+        match result {
+            Ok(_) => "ok".into_response(),
+            Err(e) => (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()).into_response(),
+        }
+    }
+    Router::new()
+        .route("/test/set/{n}", post(set))
+        .route("/test/cut", post(cut))
+        .route("/test/release", post(release))
+        .route("/test/gap", post(gap))
+        .with_state(h)
+}
+
+/// The JavaScript expression: the page shows `Count: n`.
+fn shows(n: u64) -> String {
+    format!(
+        "document.getElementById('count')?.textContent === {}",
+        json!(format!("Count: {n}"))
+    )
+}
+
+/// Records every text the count element shows, in `window.__texts`.
+const RECORD: &str = "(() => {
+  const el = document.getElementById('count');
+  window.__texts = [el.textContent];
+  new MutationObserver(() => {
+    const t = el.textContent;
+    if (window.__texts[window.__texts.length - 1] !== t) window.__texts.push(t);
+  }).observe(el, { subtree: true, childList: true, characterData: true });
+  return true;
+})()";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_leptos_counter_follows_the_server_through_cuts_and_gaps() -> anyhow::Result<()> {
+    let browser = Browser::ensure()?;
+    // A short `retry`, so that the browser reconnects at once.
+    let hub = Hub::builder()
+        .retry(Some(Duration::from_millis(100)))
+        .keepalive(None)
+        .build();
+    let counter = Counter::new(&hub).await?;
+    // Not the default, so that the page showing it means it was received.
+    counter.signal().set(Count { value: 3 }).await?;
+    // Fails, saying how to build it, when the wasm bundle is missing.
+    let app = leptos_counter::app(
+        hub.clone(),
+        counter.clone(),
+        &leptos_counter::default_assets_dir(),
+    )?;
+    let h = Arc::new(Harness {
+        hub: hub.clone(),
+        counter,
+        requests: Mutex::new(Vec::new()),
+        cut: watch::Sender::new(0),
+        hold: watch::Sender::new(false),
+    });
+    let app = app
+        .merge(test_routes(Arc::clone(&h)))
+        // Layered last, so that it wraps `/events`.
+        .layer(middleware::from_fn_with_state(Arc::clone(&h), cut_and_hold));
+    let server = serve(app).await?;
+
+    let mut posts = 0;
+    let mut post = |script: Script, path: &str| {
+        posts += 1;
+        script.eval(
+            0,
+            &format!(
+                "fetch({}, {{ method: 'POST' }}).then((r) => r.status)",
+                json!(path)
+            ),
+        )
+    };
+
+    // 1. Live changes, from the server and from the page's button.
+    let mut script = Script::new()
+        .open(&server.url("/"))
+        .wait_for(0, &shows(3))
+        .eval(0, RECORD);
+    script = post(script, "/test/set/5");
+    script = script.wait_for(0, &shows(5));
+    script = script.click(0, "#increment").wait_for(0, &shows(6));
+
+    // 2. Changes while disconnected: resumed with Last-Event-ID.
+    script = post(script, "/test/cut");
+    script = post(script, "/test/set/41");
+    script = post(script, "/test/set/42");
+    script = post(script, "/test/release");
+    script = script.wait_for(0, &shows(42));
+
+    // 3. A version gap: resync, a snapshot, never the bogus value.
+    script = post(script, "/test/gap");
+    script = post(script, "/test/set/43");
+    script = script.wait_for(0, &shows(43)).eval(0, "window.__texts");
+
+    let results = browser
+        .run_script(
+            &script,
+            &PageOptions::default().timeout(Duration::from_secs(90)),
+        )
+        .await?;
+    let (statuses, texts) = results.split_at(results.len() - 1);
+    let statuses: Vec<&Value> = statuses.iter().filter(|s| **s != json!(true)).collect();
+    assert_eq!(statuses.len(), posts, "{statuses:?}");
+    assert!(statuses.iter().all(|s| **s == json!(200)), "{statuses:?}");
+
+    // What the page showed, in order. The resumed patches (41, 42) may show
+    // one by one or only the last; the bogus 999 never.
+    let texts: Vec<String> = serde_json::from_value(texts[0].clone())?;
+    let mut expected: Vec<&str> = vec![
+        "Count: 3",
+        "Count: 5",
+        "Count: 6",
+        "Count: 41",
+        "Count: 42",
+        "Count: 43",
+    ];
+    if !texts.iter().any(|t| t == "Count: 41") {
+        expected.retain(|t| *t != "Count: 41");
+    }
+    assert_eq!(texts, expected, "the texts the page showed");
+    assert_eq!(h.counter.signal().get().await?, Count { value: 43 });
+
+    // The requests: the first open, the browser's resume, the resync.
+    let requests = h.requests.lock().unwrap().clone();
+    let topic = format!("topic={SIGNAL}");
+    assert_eq!(
+        requests,
+        [
+            (topic.clone(), false), // 1. the page opens
+            (topic.clone(), true),  // 2. the browser reconnects with Last-Event-ID
+            (topic.clone(), false), // 3. the client resyncs: a new EventSource
+        ],
+        "the /events requests (query, has Last-Event-ID)"
+    );
+    let stats = hub.stats();
+    assert_eq!((stats.resumes, stats.resets), (1, 0), "{stats:?}");
+    Ok(())
+}
