@@ -20,6 +20,12 @@
 //! Every text the count element ever showed is recorded in the page, and
 //! every `/events` request (its topics, whether it carried
 //! `Last-Event-ID`) on the server.
+//!
+//! A second test opens the fixture page of `tests/browser/leptos-fixture`
+//! (built by its `build.sh`), served with `ssehub_leptos::axum::events_route`:
+//! several signals share one `EventSource`; a signal asked for later
+//! reopens it once with all the topics, and a second reader of a signal
+//! shows its current value at once.
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -28,8 +34,8 @@ use axum::body::Body;
 use axum::extract::{Path, Request, State};
 use axum::http::StatusCode;
 use axum::middleware::{self, Next};
-use axum::response::{IntoResponse, Response};
-use axum::routing::post;
+use axum::response::{Html, IntoResponse, Response};
+use axum::routing::{get, post};
 use axum::Router;
 use futures_util::StreamExt;
 use leptos_counter::{Count, Counter, SIGNAL};
@@ -244,5 +250,143 @@ async fn the_leptos_counter_follows_the_server_through_cuts_and_gaps() -> anyhow
     );
     let stats = hub.stats();
     assert_eq!((stats.resumes, stats.resets), (1, 0), "{stats:?}");
+    Ok(())
+}
+
+/// The fixture page's bundle, as `tests/browser/leptos-fixture/build.sh`
+/// writes it.
+const FIXTURE_BUNDLE: [(&str, &str); 2] = [
+    ("ssehub_leptos_fixture.js", "text/javascript"),
+    ("ssehub_leptos_fixture_bg.wasm", "application/wasm"),
+];
+
+/// The JavaScript expression: element `id` shows `text`.
+fn element_shows(id: &str, text: &str) -> String {
+    format!(
+        "document.getElementById({})?.textContent === {}",
+        json!(id),
+        json!(text)
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn signals_share_one_event_source_and_a_late_one_reopens_it() -> anyhow::Result<()> {
+    let browser = Browser::ensure()?;
+    let pkg = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("leptos-fixture/pkg");
+    for (file, _) in FIXTURE_BUNDLE {
+        anyhow::ensure!(
+            pkg.join(file).is_file(),
+            "the fixture page's wasm bundle is missing ({} not found): build it with \
+             tests/browser/leptos-fixture/build.sh (./scripts/test does)",
+            pkg.join(file).display()
+        );
+    }
+    let hub = Hub::builder().keepalive(None).build();
+    let a = hub.signal("a", 1i64).await?;
+    hub.signal("b", "x".to_owned()).await?;
+    let c = hub.signal("c", vec!["one".to_owned()]).await?;
+
+    struct Fixture {
+        pkg: std::path::PathBuf,
+        a: ssehub::Signal<i64>,
+        c: ssehub::Signal<Vec<String>>,
+        requests: Mutex<Vec<(String, bool)>>,
+    }
+    let f = Arc::new(Fixture {
+        pkg,
+        a,
+        c,
+        requests: Mutex::new(Vec::new()),
+    });
+    async fn bundle(State(f): State<Arc<Fixture>>, Path(file): Path<String>) -> Response {
+        let Some((name, content_type)) = FIXTURE_BUNDLE.into_iter().find(|(n, _)| *n == file)
+        else {
+            return StatusCode::NOT_FOUND.into_response();
+        };
+        match tokio::fs::read(f.pkg.join(name)).await {
+            Ok(bytes) => {
+                ([(axum::http::header::CONTENT_TYPE, content_type)], bytes).into_response()
+            }
+            Err(e) => (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()).into_response(),
+        }
+    }
+    async fn set_a(State(f): State<Arc<Fixture>>, Path(n): Path<i64>) -> Response {
+        match f.a.set(n).await {
+            Ok(_) => "ok".into_response(),
+            Err(e) => (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()).into_response(),
+        }
+    }
+    async fn push_c(State(f): State<Arc<Fixture>>, Path(text): Path<String>) -> Response {
+        match f.c.update(|c| c.push(text)).await {
+            Ok(_) => "ok".into_response(),
+            Err(e) => (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()).into_response(),
+        }
+    }
+    async fn record(State(f): State<Arc<Fixture>>, request: Request, next: Next) -> Response {
+        if request.uri().path() == "/events" {
+            let resumed = request.headers().contains_key("last-event-id");
+            let query = request.uri().query().unwrap_or("").to_owned();
+            f.requests.lock().unwrap().push((query, resumed));
+        }
+        next.run(request).await
+    }
+    let app = Router::new()
+        .route(
+            "/",
+            get(|| async { Html(include_str!("../leptos-fixture/index.html")) }),
+        )
+        .route("/pkg/{file}", get(bundle))
+        .route("/test/a/{n}", post(set_a))
+        .route("/test/c/{text}", post(push_c))
+        .with_state(Arc::clone(&f))
+        .merge(ssehub_leptos::axum::events_route(hub.clone()))
+        .layer(middleware::from_fn_with_state(Arc::clone(&f), record));
+    let server = serve(app).await?;
+
+    let post = |script: Script, path: &str| {
+        script.eval(
+            0,
+            &format!(
+                "fetch({}, {{ method: 'POST' }}).then((r) => r.status)",
+                json!(path)
+            ),
+        )
+    };
+    let mut script = Script::new()
+        .open(&server.url("/"))
+        .wait_for(0, &element_shows("a", "1"))
+        .wait_for(0, &element_shows("b", "\"x\""));
+    script = post(script, "/test/a/2").wait_for(0, &element_shows("a", "2"));
+    // The late component: `c` (a reopen with three topics), `a` once more
+    // (its current value at once).
+    script = script
+        .click(0, "#more")
+        .wait_for(0, &element_shows("c", "one"))
+        .wait_for(0, &element_shows("a2", "2"));
+    script = post(script, "/test/a/3")
+        .wait_for(0, &element_shows("a", "3"))
+        .wait_for(0, &element_shows("a2", "3"));
+    script = post(script, "/test/c/two")
+        .wait_for(0, &element_shows("c", "one,two"))
+        .eval(
+            0,
+            "['a', 'b', 'c', 'a2'].map((id) => document.getElementById(id).textContent)",
+        );
+    let results = browser.run_script(&script, &PageOptions::default()).await?;
+    assert_eq!(
+        results[..3],
+        [json!(200), json!(200), json!(200)],
+        "{results:?}"
+    );
+    assert_eq!(results[3], json!(["3", "\"x\"", "one,two", "3"]));
+    let requests = f.requests.lock().unwrap().clone();
+    assert_eq!(
+        requests,
+        [
+            ("topic=a&topic=b".to_owned(), false), // a and b share one open
+            ("topic=a&topic=b&topic=c".to_owned(), false), // reopened once for c
+        ],
+        "the /events requests (query, has Last-Event-ID)"
+    );
     Ok(())
 }
