@@ -9,6 +9,7 @@
 //! granted: 403. `alg: none` is never accepted.
 
 use std::fmt;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use axum::http::header::{AUTHORIZATION, COOKIE};
@@ -23,6 +24,7 @@ use crate::error::ApiError;
 pub struct Auth {
     keys: Vec<(DecodingKey, Validation)>,
     public: Vec<TopicPattern>,
+    failures: AtomicU64,
 }
 
 impl fmt::Debug for Auth {
@@ -86,12 +88,35 @@ impl Auth {
                 return Err(KeyError);
             }
         }
-        Ok(Auth { keys, public })
+        Ok(Auth {
+            keys,
+            public,
+            failures: AtomicU64::new(0),
+        })
+    }
+
+    /// Requests refused (401 or 403) so far.
+    pub fn failures(&self) -> u64 {
+        self.failures.load(Ordering::Relaxed)
     }
 
     /// Checks that the request may `access` every one of `topics`. Returns
     /// when the token expires, if it does (a subscription ends then).
     pub(crate) fn authorize(
+        &self,
+        parts: &Parts,
+        access: Access,
+        topics: &[String],
+    ) -> Result<Option<SystemTime>, ApiError> {
+        let result = self.check(parts, access, topics);
+        if let Err(e) = &result {
+            self.failures.fetch_add(1, Ordering::Relaxed);
+            tracing::debug!(?access, ?topics, error = ?e, "refused");
+        }
+        result
+    }
+
+    fn check(
         &self,
         parts: &Parts,
         access: Access,

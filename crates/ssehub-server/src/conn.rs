@@ -32,6 +32,7 @@ use tower::ServiceExt;
 use crate::cors;
 use crate::error::ApiError;
 use crate::events;
+use crate::metrics::ServerCounters;
 use crate::AppState;
 
 /// Longest request head read here; longer ones go to hyper, which refuses them.
@@ -55,9 +56,18 @@ pub(crate) async fn serve(
     stop: watch::Receiver<bool>,
     guard: Guard,
 ) {
+    let counters = state.counters.clone();
     if let Some((stream, opened, cut, head)) = request(stream, addr, state, app, stop).await {
         tokio::spawn(async move {
-            pump(stream, opened.subscription, cut, opened.expires, head).await;
+            pump(
+                stream,
+                opened.subscription,
+                cut,
+                opened.expires,
+                head,
+                counters,
+            )
+            .await;
             drop((guard, opened.slot));
         });
     }
@@ -168,6 +178,7 @@ async fn pump(
     cut: Arc<Notify>,
     expires: Option<Instant>,
     head: Bytes,
+    counters: Arc<ServerCounters>,
 ) {
     // Subscribed before the head goes out: every later publish reaches it.
     if stream.write_all(&head).await.is_err() {
@@ -205,13 +216,19 @@ async fn pump(
         tokio::select! {
             biased;
             _ = cut.notified() => return,
-            written = write_chunk(&mut stream, &batch) => if written.is_err() { return },
+            written = write_chunk(&mut stream, &batch) => match written {
+                Ok(n) => {
+                    counters.bytes_sent.fetch_add(n as u64, Ordering::Relaxed);
+                }
+                Err(_) => return,
+            },
         }
     }
 }
 
-/// Writes frames as one HTTP chunk, in as few system calls as the kernel allows.
-async fn write_chunk(stream: &mut TcpStream, frames: &[Bytes]) -> io::Result<()> {
+/// Writes frames as one HTTP chunk, in as few system calls as the kernel
+/// allows; returns the bytes written.
+async fn write_chunk(stream: &mut TcpStream, frames: &[Bytes]) -> io::Result<usize> {
     let len: usize = frames.iter().map(Bytes::len).sum();
     let head = format!("{len:x}\r\n");
     let mut slices = Vec::with_capacity(frames.len() + 2);
@@ -226,7 +243,7 @@ async fn write_chunk(stream: &mut TcpStream, frames: &[Bytes]) -> io::Result<()>
         }
         IoSlice::advance_slices(&mut rest, n);
     }
-    Ok(())
+    Ok(head.len() + len + 2)
 }
 
 async fn write_error(stream: &mut TcpStream, e: ApiError) {
@@ -324,6 +341,7 @@ mod tests {
             std::sync::Arc::new(tokio::sync::Notify::new()),
             None,
             bytes::Bytes::from_static(super::STREAM_HEAD),
+            std::sync::Arc::default(),
         );
         let size = std::mem::size_of_val(&pump);
         assert!(size <= 640, "pump future is {size} bytes");

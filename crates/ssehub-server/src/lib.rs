@@ -81,17 +81,24 @@ pub(crate) struct AppState {
     pub(crate) config: Config,
     pub(crate) per_ip: std::sync::Arc<limits::PerIp>,
     pub(crate) metrics: std::sync::Arc<prometheus_client::registry::Registry>,
+    pub(crate) counters: std::sync::Arc<metrics::ServerCounters>,
 }
 
 impl AppState {
     fn new(hub: Hub, config: Config) -> AppState {
         let per_ip = std::sync::Arc::new(limits::PerIp::new(config.max_connections_per_ip));
-        let metrics = std::sync::Arc::new(metrics::registry(hub.clone()));
+        let counters = std::sync::Arc::new(metrics::ServerCounters::default());
+        let metrics = std::sync::Arc::new(metrics::registry(
+            hub.clone(),
+            counters.clone(),
+            config.auth.clone(),
+        ));
         AppState {
             hub,
             config,
             per_ip,
             metrics,
+            counters,
         }
     }
 }
@@ -167,6 +174,7 @@ pub async fn run(
         }
     }
     drop(listener);
+    tracing::info!("shutting down: ending streams");
     hub.shutdown();
     let _ = stop_tx.send(true);
     let _ = tokio::time::timeout(grace, tracker.wait_idle()).await;

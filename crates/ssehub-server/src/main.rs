@@ -9,7 +9,7 @@ mod cmd;
 /// Real-time server-to-client push over Server-Sent Events.
 #[derive(Debug, Parser)]
 #[command(name = "ssehub", version, about)]
-struct Cli {
+pub(crate) struct Cli {
     #[command(subcommand)]
     command: Command,
 }
@@ -27,7 +27,16 @@ enum Command {
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let mut cli = Cli::parse();
+    if let Command::Serve(args) = &cli.command {
+        if let Some(path) = args.config_file() {
+            if let Err(e) = cmd::config::apply(&path) {
+                eprintln!("ssehub: {e:#}");
+                return ExitCode::FAILURE;
+            }
+            cli = Cli::parse();
+        }
+    }
     let result = match cli.command {
         Command::Serve(args) => cmd::serve::run(args),
         Command::Publish(args) => cmd::publish::run(args),

@@ -9,18 +9,35 @@ use prometheus_client::metrics::counter::ConstCounter;
 use prometheus_client::metrics::gauge::ConstGauge;
 use prometheus_client::metrics::MetricType;
 use prometheus_client::registry::Registry;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
 use ssehub::Hub;
+
+use crate::auth::Auth;
 
 use crate::error::ApiError;
 use crate::AppState;
 
-/// Reads the hub's [`Stats`](ssehub::Stats) at each scrape.
+/// Reads the hub's [`Stats`](ssehub::Stats) and the server's counters at
+/// each scrape.
 #[derive(Debug)]
-struct HubCollector(Hub);
+struct HubCollector {
+    hub: Hub,
+    server: Arc<ServerCounters>,
+    auth: Option<Arc<Auth>>,
+}
+
+/// Counters of the server itself.
+#[derive(Debug, Default)]
+pub(crate) struct ServerCounters {
+    /// Bytes written on event streams (by `conn.rs`).
+    pub(crate) bytes_sent: AtomicU64,
+}
 
 impl Collector for HubCollector {
     fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
-        let s = self.0.stats();
+        let s = self.hub.stats();
         let gauges = [
             ("ssehub_connections", "Open event streams", s.connections),
             (
@@ -77,6 +94,16 @@ impl Collector for HubCollector {
                 s.resumes,
             ),
             ("ssehub_resets", "Resumes answered with a reset", s.resets),
+            (
+                "ssehub_bytes_sent",
+                "Bytes written on event streams",
+                self.server.bytes_sent.load(Ordering::Relaxed),
+            ),
+            (
+                "ssehub_auth_failures",
+                "Requests refused for a missing, invalid or insufficient token",
+                self.auth.as_ref().map_or(0, |a| a.failures()),
+            ),
         ];
         for (name, help, value) in counters {
             let metric = encoder.encode_descriptor(name, help, None, MetricType::Counter)?;
@@ -87,9 +114,9 @@ impl Collector for HubCollector {
 }
 
 /// The registry `GET /metrics` encodes.
-pub(crate) fn registry(hub: Hub) -> Registry {
+pub(crate) fn registry(hub: Hub, server: Arc<ServerCounters>, auth: Option<Arc<Auth>>) -> Registry {
     let mut registry = Registry::default();
-    registry.register_collector(Box::new(HubCollector(hub)));
+    registry.register_collector(Box::new(HubCollector { hub, server, auth }));
     registry
 }
 

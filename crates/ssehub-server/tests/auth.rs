@@ -156,6 +156,15 @@ async fn the_authorization_matrix() {
             Some(writer.as_str()),
             (403, forbidden.clone()),
         ),
+        // Pattern subscriptions: granted only when the grant covers them.
+        ("topic=chat/*", Some(reader.as_str()), (200, Value::Null)),
+        (
+            "topic=chat/**",
+            Some(reader.as_str()),
+            (403, forbidden.clone()),
+        ),
+        ("topic=public/*", None, (200, Value::Null)),
+        ("topic=public/**", None, (401, missing.clone())),
     ] {
         assert_eq!(
             subscribe_status(&s, query, token).await,

@@ -567,10 +567,18 @@ async fn metrics_in_prometheus_text() {
         "ssehub_events_published_total 1",
         "ssehub_events_delivered_total 1",
         "ssehub_lag_disconnects_total 0",
+        "ssehub_auth_failures_total 0",
     ] {
         assert!(text.lines().any(|l| l == line), "{line:?} in:\n{text}");
     }
     assert!(text.ends_with("# EOF\n"));
+    let sent: u64 = text
+        .lines()
+        .find_map(|l| l.strip_prefix("ssehub_bytes_sent_total "))
+        .expect("bytes sent")
+        .parse()
+        .unwrap();
+    assert!(sent > 0, "the stream's bytes are counted");
 }
 
 #[tokio::test]

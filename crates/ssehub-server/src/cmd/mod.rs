@@ -1,5 +1,6 @@
 //! One module per subcommand.
 
+pub(crate) mod config;
 pub(crate) mod parse;
 pub(crate) mod publish;
 pub(crate) mod serve;

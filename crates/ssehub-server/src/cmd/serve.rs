@@ -12,6 +12,14 @@ use ssehub_server::Auth;
 /// Flags of `ssehub serve`; each is also an `SSEHUB_*` environment variable.
 #[derive(Debug, clap::Args)]
 pub(crate) struct Args {
+    /// A TOML file of settings: keys are these flags' long names
+    /// (`listen = "0.0.0.0:8080"`). Flags and environment variables win.
+    #[arg(long, env = "SSEHUB_CONFIG", value_name = "FILE")]
+    config: Option<std::path::PathBuf>,
+    /// How to log: `text`, or `json` (one object a line). Levels: RUST_LOG
+    /// (default `info`).
+    #[arg(long, env = "SSEHUB_LOG_FORMAT", default_value = "text", value_parser = ["text", "json"])]
+    log_format: String,
     /// Address to listen on. Without an authorization key, keep it on loopback.
     #[arg(long, env = "SSEHUB_LISTEN", default_value = "127.0.0.1:8080")]
     listen: SocketAddr,
@@ -65,7 +73,25 @@ pub(crate) struct Args {
     cors_origin: Vec<String>,
 }
 
+impl Args {
+    /// The `--config` file, if any.
+    pub(crate) fn config_file(&self) -> Option<std::path::PathBuf> {
+        self.config.clone()
+    }
+}
+
 pub(crate) fn run(args: Args) -> anyhow::Result<()> {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let logs = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()));
+    if args.log_format == "json" {
+        logs.json().init();
+    } else {
+        logs.init();
+    }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -115,12 +141,14 @@ async fn serve(args: Args) -> anyhow::Result<()> {
     let listener = ssehub_server::bind(args.listen)
         .with_context(|| format!("listening on {}", args.listen))?;
     let addr = listener.local_addr()?;
-    if auth.is_none() && !addr.ip().is_loopback() {
-        eprintln!(
-            "ssehub: warning: listening on {addr} without an authorization key: anyone who can reach it may publish and subscribe"
-        );
+    if auth.is_none() {
+        if addr.ip().is_loopback() {
+            tracing::warn!("no authorization key: the hub is open (to this machine only)");
+        } else {
+            tracing::warn!(%addr, "no authorization key and not on loopback: anyone who can reach the hub may publish and subscribe");
+        }
     }
-    eprintln!("ssehub: listening on http://{addr}");
+    tracing::info!(%addr, auth = auth.is_some(), "listening on http://{addr}");
     let config = ssehub_server::Config {
         max_body_bytes: args.max_body_bytes,
         max_event_bytes: args.max_event_bytes,
@@ -133,7 +161,7 @@ async fn serve(args: Args) -> anyhow::Result<()> {
     ssehub_server::run(listener, hub, config, shutdown_signal())
         .await
         .context("serving")?;
-    eprintln!("ssehub: stopped");
+    tracing::info!("stopped");
     Ok(())
 }
 

@@ -1,0 +1,87 @@
+//! `ssehub serve` as a process: a TOML config under environment variables,
+//! JSON logs, and a clean exit on SIGTERM.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+
+/// Starts `ssehub serve` and returns it with its address, read from its log.
+fn serve(args: &[&str], env: &[(&str, &str)]) -> (Child, String) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_ssehub"))
+        .arg("serve")
+        .args(args)
+        .envs(env.iter().copied())
+        .env_remove("RUST_LOG")
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    let addr = loop {
+        let line = lines.next().expect("a log line").unwrap();
+        let log: serde_json::Value = serde_json::from_str(&line).expect("JSON logs");
+        if let Some(addr) = log["fields"]["addr"].as_str() {
+            break addr.to_owned();
+        }
+    };
+    // Keep reading, so the server never blocks on a full pipe.
+    std::thread::spawn(move || lines.for_each(drop));
+    (child, addr)
+}
+
+fn terminate(mut child: Child) {
+    let pid = child.id().to_string();
+    assert!(Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .unwrap()
+        .success());
+    assert!(child.wait().unwrap().success(), "a clean exit on SIGTERM");
+}
+
+#[tokio::test]
+async fn config_file_under_environment_and_a_clean_exit() {
+    let dir = std::env::temp_dir().join(format!("ssehub-config-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("ssehub.toml");
+    std::fs::write(
+        &file,
+        "listen = \"127.0.0.1:0\"\nmax-topics = 1\nmax_event_bytes = 4\n",
+    )
+    .unwrap();
+    // The environment wins over the file: two topics are allowed.
+    let (child, addr) = serve(
+        &["--config", file.to_str().unwrap(), "--log-format", "json"],
+        &[("SSEHUB_MAX_TOPICS", "2")],
+    );
+    let http = reqwest::Client::new();
+    let two = http
+        .get(format!("http://{addr}/events?topic=a&topic=b"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(two.status(), 200);
+    drop(two);
+    let three = http
+        .get(format!("http://{addr}/events?topic=a&topic=b&topic=c"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(three.status(), 400);
+    // From the file: data of 5 bytes is too large.
+    let big = http
+        .post(format!("http://{addr}/publish"))
+        .json(&serde_json::json!({"topic": "a", "data": "12345"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(big.status(), 413);
+    terminate(child);
+
+    std::fs::write(&file, "lisen = \"127.0.0.1:0\"\n").unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_ssehub"))
+        .args(["serve", "--config", file.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("unknown key \"lisen\""));
+    std::fs::remove_dir_all(&dir).unwrap();
+}
