@@ -87,7 +87,7 @@ start_server() {
     # shellcheck disable=SC2206
     case $1 in
         # One load process opens every connection: no per-IP limit here.
-        ssehub) cmd=("$bin/ssehub" serve --listen "127.0.0.1:$port" --max-connections-per-ip 0 $SSEHUB_SERVE_ARGS) ;;
+        ssehub) cmd=("$bin/ssehub" serve --listen "127.0.0.1:$port" --max-connections-per-ip 0 --connect-rate 0 --publish-rate 0 $SSEHUB_SERVE_ARGS) ;;
         baseline) cmd=("$bin/baseline-server" --listen "127.0.0.1:$port") ;;
         *) say "unknown server $1"; exit 2 ;;
     esac

@@ -248,8 +248,12 @@ async fn write_chunk(stream: &mut TcpStream, frames: &[Bytes]) -> io::Result<usi
 
 async fn write_error(stream: &mut TcpStream, e: ApiError) {
     let (status, body) = e.parts();
+    let retry_after = e
+        .retry_after_seconds()
+        .map(|s| format!("retry-after: {s}\r\n"))
+        .unwrap_or_default();
     let head = format!(
-        "HTTP/1.1 {} {}\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
+        "HTTP/1.1 {} {}\r\ncontent-type: application/json\r\ncontent-length: {}\r\n{retry_after}connection: close\r\n\r\n",
         status.as_u16(),
         status.canonical_reason().unwrap_or(""),
         body.len()

@@ -116,6 +116,7 @@ pub(crate) async fn open(
         Some(auth) => auth.authorize(parts, Access::Subscribe, &topics)?,
         None => None,
     };
+    state.connect_rate.check(ip)?;
     let slot = match ip {
         Some(ip) => state.per_ip.enter(ip)?,
         None => None,

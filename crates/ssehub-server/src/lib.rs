@@ -58,6 +58,13 @@ pub struct Config {
     /// Origins allowed to call the hub from a browser (CORS, credentials
     /// allowed); none by default.
     pub cors_origins: Vec<axum::http::HeaderValue>,
+    /// Streams a client address may open per second (bursts of twice that;
+    /// more: 429 with `Retry-After`); 0: no limit. Needs the client's address
+    /// (served by [`run`]).
+    pub connect_rate: u32,
+    /// Publishes (and signal changes) per second per client address, as
+    /// `connect_rate`.
+    pub publish_rate: u32,
 }
 
 impl Default for Config {
@@ -70,6 +77,8 @@ impl Default for Config {
             max_event_bytes: 1 << 20,
             max_connections_per_ip: 1000,
             cors_origins: Vec::new(),
+            connect_rate: 0,
+            publish_rate: 0,
         }
     }
 }
@@ -82,6 +91,8 @@ pub(crate) struct AppState {
     pub(crate) per_ip: std::sync::Arc<limits::PerIp>,
     pub(crate) metrics: std::sync::Arc<prometheus_client::registry::Registry>,
     pub(crate) counters: std::sync::Arc<metrics::ServerCounters>,
+    pub(crate) connect_rate: std::sync::Arc<limits::Rate>,
+    pub(crate) publish_rate: std::sync::Arc<limits::Rate>,
 }
 
 impl AppState {
@@ -93,12 +104,17 @@ impl AppState {
             counters.clone(),
             config.auth.clone(),
         ));
+        let connect_rate =
+            std::sync::Arc::new(limits::Rate::new(config.connect_rate, "new streams"));
+        let publish_rate = std::sync::Arc::new(limits::Rate::new(config.publish_rate, "publishes"));
         AppState {
             hub,
             config,
             per_ip,
             metrics,
             counters,
+            connect_rate,
+            publish_rate,
         }
     }
 }
@@ -155,9 +171,14 @@ pub async fn run(
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let tracker = std::sync::Arc::new(conn::Tracker::default());
     let mut shutdown = std::pin::pin!(shutdown);
+    let mut tidy = tokio::time::interval(Duration::from_secs(60));
     loop {
         tokio::select! {
             _ = &mut shutdown => break,
+            _ = tidy.tick() => {
+                state.connect_rate.forget_quiet();
+                state.publish_rate.forget_quiet();
+            }
             accepted = listener.accept() => match accepted {
                 Ok((stream, addr)) => {
                     // Events are small and latency matters: no Nagle delay.

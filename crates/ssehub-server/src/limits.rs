@@ -1,4 +1,5 @@
-//! Per-client limits: open streams per IP address.
+//! Per-client limits: open streams, and rates of new streams and of
+//! publishes, per IP address.
 
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -63,4 +64,57 @@ impl Drop for Slot {
             }
         }
     }
+}
+
+/// A rate per client address (`governor`'s GCRA: `per_second`, with bursts of
+/// twice that); `None` when off.
+#[derive(Debug)]
+pub(crate) struct Rate {
+    limiter: Option<governor::DefaultKeyedRateLimiter<IpAddr>>,
+    what: &'static str,
+}
+
+impl Rate {
+    /// At most `per_second` a second from each address (0: no limit);
+    /// `what` names it in the error.
+    pub(crate) fn new(per_second: u32, what: &'static str) -> Rate {
+        let limiter = std::num::NonZeroU32::new(per_second).map(|rate| {
+            let burst = rate.saturating_mul(std::num::NonZeroU32::MIN.saturating_add(1));
+            governor::RateLimiter::keyed(governor::Quota::per_second(rate).allow_burst(burst))
+        });
+        Rate { limiter, what }
+    }
+
+    /// Counts one from `ip`, or answers 429 with `Retry-After`.
+    pub(crate) fn check(&self, ip: Option<IpAddr>) -> Result<(), ApiError> {
+        let (Some(limiter), Some(ip)) = (&self.limiter, ip) else {
+            return Ok(());
+        };
+        limiter.check_key(&ip).map_err(|not_until| {
+            use governor::clock::Clock;
+            let wait = not_until.wait_time_from(governor::clock::DefaultClock::default().now());
+            ApiError::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "rate_limited",
+                format!("too many {} from this address; retry later", self.what),
+            )
+            .retry_after(wait.as_secs() + 1)
+        })
+    }
+
+    /// Forgets addresses that have been quiet (bounds the limiter's memory).
+    pub(crate) fn forget_quiet(&self) {
+        if let Some(limiter) = &self.limiter {
+            limiter.retain_recent();
+        }
+    }
+}
+
+/// The client's address, when the request came through [`run`](crate::run)
+/// (or any server that sets `ConnectInfo<Peer>`).
+pub(crate) fn client_ip(parts: &axum::http::request::Parts) -> Option<IpAddr> {
+    parts
+        .extensions
+        .get::<axum::extract::ConnectInfo<ssehub::axum::Peer>>()
+        .map(|info| info.0.addr().ip())
 }

@@ -12,6 +12,7 @@ use ssehub::{Event, PublishError};
 
 use crate::auth::Access;
 use crate::error::{read_body, ApiError};
+use crate::limits::client_ip;
 use crate::AppState;
 
 /// The fields of a publish request, in either encoding.
@@ -30,6 +31,7 @@ pub(crate) async fn publish(
     parts: Parts,
     body: Body,
 ) -> Result<Json<serde_json::Value>, ApiError> {
+    state.publish_rate.check(client_ip(&parts))?;
     let headers = &parts.headers;
     let body = read_body(body, state.config.max_body_bytes).await?;
     let content_type = headers

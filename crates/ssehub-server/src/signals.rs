@@ -12,6 +12,7 @@ use ssehub::SignalError;
 
 use crate::auth::Access;
 use crate::error::{read_body, ApiError};
+use crate::limits::client_ip;
 use crate::AppState;
 
 pub(crate) async fn get(
@@ -34,6 +35,7 @@ pub(crate) async fn put(
     parts: Parts,
     body: Body,
 ) -> Result<Json<Value>, ApiError> {
+    state.publish_rate.check(client_ip(&parts))?;
     authorize(&state, &parts, Access::Publish, &name)?;
     let headers = &parts.headers;
     expect_json(headers, &["application/json"])?;
@@ -54,6 +56,7 @@ pub(crate) async fn patch(
     parts: Parts,
     body: Body,
 ) -> Result<Json<Value>, ApiError> {
+    state.publish_rate.check(client_ip(&parts))?;
     authorize(&state, &parts, Access::Publish, &name)?;
     let headers = &parts.headers;
     expect_json(

@@ -645,3 +645,44 @@ async fn cors_for_configured_origins_only() {
         .unwrap();
     assert!(evil.headers().get("access-control-allow-origin").is_none());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rate_limits_answer_429_with_retry_after_and_others_go_on() {
+    let config = Config {
+        connect_rate: 2, // bursts of 4
+        publish_rate: 1, // bursts of 2
+        ..Config::default()
+    };
+    let s = start(Hub::new(), config).await;
+    let mut streams = Vec::new();
+    for _ in 0..4 {
+        streams.push(s.subscribe("topic=r", None).await);
+    }
+    let refused = s
+        .http
+        .get(format!("{}/events?topic=r", s.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), 429);
+    let wait: u64 = refused.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((1..=2).contains(&wait), "retry after {wait} s");
+    let body: Value = refused.json().await.unwrap();
+    assert_eq!(body["error"], "rate_limited");
+
+    s.publish_ok("r", "1").await;
+    s.publish_ok("r", "2").await;
+    let (status, body) = s.publish(json!({"topic": "r", "data": "3"})).await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (429, Some("rate_limited"))
+    );
+    // What was accepted reaches every open stream.
+    for items in &mut streams {
+        assert_eq!(data(&next_events(items, 2).await), ["1", "2"]);
+    }
+}

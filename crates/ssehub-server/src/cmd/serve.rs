@@ -41,6 +41,14 @@ pub(crate) struct Args {
     /// Most topics in one subscription (more: 400).
     #[arg(long, env = "SSEHUB_MAX_TOPICS", default_value_t = 64)]
     max_topics: usize,
+    /// Streams a client IP address may open per second, bursts of twice that
+    /// (more: 429 with Retry-After); 0: no limit.
+    #[arg(long, env = "SSEHUB_CONNECT_RATE", default_value_t = 100)]
+    connect_rate: u32,
+    /// Publishes and signal changes per second per client IP address, bursts
+    /// of twice that (more: 429 with Retry-After); 0: no limit.
+    #[arg(long, env = "SSEHUB_PUBLISH_RATE", default_value_t = 1000)]
+    publish_rate: u32,
     /// Most open streams per client IP address (more: 429); 0: no limit.
     #[arg(long, env = "SSEHUB_MAX_CONNECTIONS_PER_IP", default_value_t = 1000)]
     max_connections_per_ip: usize,
@@ -155,6 +163,8 @@ async fn serve(args: Args) -> anyhow::Result<()> {
         max_topics: args.max_topics,
         max_connections_per_ip: args.max_connections_per_ip,
         cors_origins,
+        connect_rate: args.connect_rate,
+        publish_rate: args.publish_rate,
         auth,
         ..ssehub_server::Config::default()
     };
