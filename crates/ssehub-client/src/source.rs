@@ -531,15 +531,19 @@ impl Conn {
     }
 }
 
-/// The start of an error response's body, as text on one line.
+/// The start of an error response's body, as text on one line (what came
+/// within a few seconds: a server that never ends its body cannot hang us).
 async fn error_body(mut response: reqwest::Response) -> String {
     let mut body = Vec::new();
-    while body.len() < MAX_ERROR_BODY {
-        match response.chunk().await {
-            Ok(Some(chunk)) => body.extend_from_slice(&chunk),
-            _ => break,
+    let _ = tokio::time::timeout(Duration::from_secs(5), async {
+        while body.len() < MAX_ERROR_BODY {
+            match response.chunk().await {
+                Ok(Some(chunk)) => body.extend_from_slice(&chunk),
+                _ => break,
+            }
         }
-    }
+    })
+    .await;
     body.truncate(MAX_ERROR_BODY);
     String::from_utf8_lossy(&body)
         .split_whitespace()

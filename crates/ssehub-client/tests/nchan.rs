@@ -197,6 +197,12 @@ async fn reads_and_resumes_an_nchan_eventsource() {
     assert!(got.iter().all(|m| !m.last_event_id.is_empty()));
     drop(events);
 
+    // The premise of the duplicate check above: without Last-Event-ID, Nchan
+    // replays its whole buffer.
+    let mut fresh = EventSource::new(format!("{base}/sub")).unwrap();
+    assert_eq!(next_message(&mut fresh, &mut reconnects).await.data, "m1");
+    drop(fresh);
+
     // A new client resuming from a stored id gets exactly what came after it.
     let mut resumed = EventSource::builder(format!("{base}/sub"))
         .retry(Duration::from_millis(50))
