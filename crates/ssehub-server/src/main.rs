@@ -24,6 +24,11 @@ enum Command {
     /// {"event", "data", "id"} for each dispatched event, {"retry"} for each
     /// valid retry field, in stream order.
     Parse(cmd::parse::Args),
+    /// Follow an event stream and print it as `parse` does: one JSON object a
+    /// line. Reconnects with backoff (a line on stderr each time), honours
+    /// `retry`, resumes with Last-Event-ID; exits 0 when the server answers
+    /// 204, non-zero on any other 4xx.
+    Tail(cmd::tail::Args),
 }
 
 fn main() -> ExitCode {
@@ -41,6 +46,7 @@ fn main() -> ExitCode {
         Command::Serve(args) => cmd::serve::run(args),
         Command::Publish(args) => cmd::publish::run(args),
         Command::Parse(args) => cmd::parse::run(args),
+        Command::Tail(args) => cmd::tail::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

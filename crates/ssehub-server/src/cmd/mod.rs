@@ -4,3 +4,4 @@ pub(crate) mod config;
 pub(crate) mod parse;
 pub(crate) mod publish;
 pub(crate) mod serve;
+pub(crate) mod tail;
