@@ -324,6 +324,7 @@ pub struct Client {
     target: Target,
     stream: Option<TcpStream>,
     buf: Vec<u8>,
+    headers: String,
 }
 
 impl Client {
@@ -333,7 +334,14 @@ impl Client {
             target,
             stream: None,
             buf: Vec::with_capacity(4096),
+            headers: String::new(),
         }
+    }
+
+    /// Adds header lines (each ending in CRLF) to every request.
+    pub fn with_headers(mut self, headers: String) -> Client {
+        self.headers = headers;
+        self
     }
 
     /// `POST path` with a JSON body; returns the status and the body. Reuses
@@ -343,9 +351,10 @@ impl Client {
         let mut request = Vec::with_capacity(body.len() + 128);
         request.extend_from_slice(
             format!(
-                "POST {path} HTTP/1.1\r\nHost: {}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n",
+                "POST {path} HTTP/1.1\r\nHost: {}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n{}\r\n",
                 self.target.host,
-                body.len()
+                body.len(),
+                self.headers
             )
             .as_bytes(),
         );

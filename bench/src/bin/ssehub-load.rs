@@ -84,6 +84,10 @@ struct Args {
     /// CPU time it spent while publishing and delivering.
     #[arg(long)]
     server_pid: Option<u32>,
+    /// A JWT sent as `Authorization: Bearer` on every request (for a hub with
+    /// authorization).
+    #[arg(long)]
+    token: Option<String>,
     /// Worker threads of the load process (0: one per CPU it may run on).
     #[arg(long, default_value_t = 0)]
     threads: usize,
@@ -117,6 +121,8 @@ const MAX_LATENCY_US: u64 = 60_000_000;
 
 /// What every receiver shares.
 struct Shared {
+    /// `Authorization` header line for every request, or empty.
+    auth_header: String,
     base: Instant,
     target: Target,
     request: Vec<u8>,
@@ -168,12 +174,18 @@ async fn run(args: Args) -> anyhow::Result<()> {
     ensure!(args.rate >= 0.0, "--rate must not be negative");
     let target = Target::resolve(&args.url).await?;
     let topic_query: String = encode_query(&args.topic);
+    let auth_header = args
+        .token
+        .as_ref()
+        .map(|t| format!("Authorization: Bearer {t}\r\n"))
+        .unwrap_or_default();
     let request = format!(
-        "GET /events?topic={topic_query} HTTP/1.1\r\nHost: {}\r\nAccept: text/event-stream\r\n",
+        "GET /events?topic={topic_query} HTTP/1.1\r\nHost: {}\r\nAccept: text/event-stream\r\n{auth_header}",
         target.host
     )
     .into_bytes();
     let shared = Arc::new(Shared {
+        auth_header,
         base: Instant::now(),
         target: target.clone(),
         request,
@@ -640,7 +652,7 @@ async fn publisher(
     shared: Arc<Shared>,
     plan: PublishPlan,
 ) -> anyhow::Result<(usize, u64)> {
-    let mut client = Client::new(shared.target.clone());
+    let mut client = Client::new(shared.target.clone()).with_headers(shared.auth_header.clone());
     let mut seq = 0u64;
     let mut i = p as u64;
     while i < plan.events {
