@@ -161,8 +161,15 @@ async function runScript(config) {
         const index = pages.length;
         const page = await browser.newPage();
         const note = (line) => process.stderr.write(`page ${index}: ${line}\n`);
-        page.on('console', (msg) => note(`console.${msg.type()}: ${msg.text()}`));
-        page.on('pageerror', (err) => note(`uncaught error: ${err.message}`));
+        page.errors = [];
+        page.on('console', (msg) => {
+          note(`console.${msg.type()}: ${msg.text()}`);
+          if (msg.type() === 'error') page.errors.push(`console.error: ${msg.text()}`);
+        });
+        page.on('pageerror', (err) => {
+          note(`uncaught error: ${err.message}`);
+          page.errors.push(`uncaught error: ${err.message}`);
+        });
         page.on('requestfailed', (req) =>
           note(`request failed: ${req.url()}: ${req.failure()?.errorText}`),
         );
@@ -183,6 +190,9 @@ async function runScript(config) {
         await page.locator(step.press).press(String(step.key), { timeout });
       } else if (typeof step.click === 'string') {
         await page.locator(step.click).click({ timeout });
+      } else if (step.errors === true) {
+        // The console errors and uncaught exceptions of the page so far.
+        results.push(page.errors);
       } else if (typeof step.screenshot === 'string') {
         await page.setViewportSize({ width: step.width ?? 1200, height: step.height ?? 800 });
         await page.screenshot({ path: step.screenshot, timeout });

@@ -1,10 +1,21 @@
 //! `GET /`: a small live page to try the hub from a browser.
 
+use axum::extract::State;
 use axum::response::Html;
 
-pub(crate) async fn index() -> Html<&'static str> {
+use crate::AppState;
+
+/// The demo page; on first visit it also creates the signal it shows
+/// (`demo/counter`, at 0).
+pub(crate) async fn index(State(state): State<AppState>) -> Html<&'static str> {
+    if state.hub.signal_value(DEMO_SIGNAL).await.is_none() {
+        // Only fails if the hub is shutting down; the page then shows "–".
+        let _ = state.hub.put_signal(DEMO_SIGNAL, 0.into()).await;
+    }
     Html(include_str!("page.html"))
 }
+
+const DEMO_SIGNAL: &str = "demo/counter";
 
 /// `GET /ssehub.js`: the signals client for plain pages (`js/ssehub.js`).
 pub(crate) async fn script() -> impl axum::response::IntoResponse {

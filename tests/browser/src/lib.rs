@@ -337,6 +337,16 @@ impl Script {
         self.step(page, serde_json::json!({ "eval": expression }))
     }
 
+    /// Adds to the results of [`Browser::run_script`] the list (JSON array of
+    /// strings) of `page`'s console errors and uncaught exceptions so far.
+    ///
+    /// # Panics
+    ///
+    /// If `page` is not opened by an earlier step.
+    pub fn errors(self, page: usize) -> Script {
+        self.step(page, serde_json::json!({ "errors": true }))
+    }
+
     /// Saves a PNG of `page`, `width` × `height` pixels of viewport, to `path`.
     ///
     /// # Panics
