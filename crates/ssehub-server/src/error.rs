@@ -85,3 +85,11 @@ pub(crate) async fn read_body(
         )
     })
 }
+
+/// A request's media type without parameters, lower-cased; `None` without a
+/// `Content-Type`.
+pub(crate) fn media_type(headers: &axum::http::HeaderMap) -> Option<String> {
+    let value = headers.get(axum::http::header::CONTENT_TYPE)?;
+    let essence = value.to_str().unwrap_or("").split(';').next().unwrap_or("");
+    Some(essence.trim().to_ascii_lowercase())
+}

@@ -4,14 +4,13 @@ use std::time::Duration;
 
 use axum::body::Body;
 use axum::extract::State;
-use axum::http::header::CONTENT_TYPE;
 use axum::http::request::Parts;
 use axum::http::StatusCode;
 use axum::Json;
 use ssehub::{Event, PublishError};
 
 use crate::auth::Access;
-use crate::error::{read_body, ApiError};
+use crate::error::{media_type, read_body, ApiError};
 use crate::limits::client_ip;
 use crate::AppState;
 
@@ -34,15 +33,7 @@ pub(crate) async fn publish(
     state.publish_rate.check(client_ip(&parts))?;
     let headers = &parts.headers;
     let body = read_body(body, state.config.max_body_bytes).await?;
-    let content_type = headers
-        .get(CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("")
-        .split(';')
-        .next()
-        .unwrap_or("")
-        .trim()
-        .to_ascii_lowercase();
+    let content_type = media_type(headers).unwrap_or_default();
     let request = match content_type.as_str() {
         "application/json" => serde_json::from_slice::<PublishRequest>(&body)
             .map_err(|e| ApiError::bad_request("invalid_json", e.to_string()))?,

@@ -2,7 +2,6 @@
 
 use axum::body::Body;
 use axum::extract::{Path, State};
-use axum::http::header::CONTENT_TYPE;
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, StatusCode};
 use axum::Json;
@@ -11,7 +10,7 @@ use ssehub::json_patch::Patch;
 use ssehub::SignalError;
 
 use crate::auth::Access;
-use crate::error::{read_body, ApiError};
+use crate::error::{media_type, read_body, ApiError};
 use crate::limits::client_ip;
 use crate::AppState;
 
@@ -109,17 +108,9 @@ fn signal_error(name: &str, e: SignalError) -> ApiError {
 
 /// A body must be JSON; a request without a content type is taken as JSON.
 fn expect_json(headers: &HeaderMap, accepted: &[&str]) -> Result<(), ApiError> {
-    let Some(content_type) = headers.get(CONTENT_TYPE) else {
+    let Some(essence) = media_type(headers) else {
         return Ok(());
     };
-    let essence = content_type
-        .to_str()
-        .unwrap_or("")
-        .split(';')
-        .next()
-        .unwrap_or("")
-        .trim()
-        .to_ascii_lowercase();
     if accepted.contains(&essence.as_str()) {
         Ok(())
     } else {
