@@ -34,11 +34,7 @@ pub(crate) async fn put(
     parts: Parts,
     body: Body,
 ) -> Result<Json<Value>, ApiError> {
-    state.publish_rate.check(client_ip(&parts))?;
-    authorize(&state, &parts, Access::Publish, &name)?;
-    let headers = &parts.headers;
-    expect_json(headers, &["application/json"])?;
-    let body = read_body(body, state.config.max_body_bytes).await?;
+    let body = change_body(&state, &parts, &name, body, &["application/json"]).await?;
     let value: Value = serde_json::from_slice(&body)
         .map_err(|e| ApiError::bad_request("invalid_json", e.to_string()))?;
     let version = state
@@ -55,14 +51,8 @@ pub(crate) async fn patch(
     parts: Parts,
     body: Body,
 ) -> Result<Json<Value>, ApiError> {
-    state.publish_rate.check(client_ip(&parts))?;
-    authorize(&state, &parts, Access::Publish, &name)?;
-    let headers = &parts.headers;
-    expect_json(
-        headers,
-        &["application/json-patch+json", "application/json"],
-    )?;
-    let body = read_body(body, state.config.max_body_bytes).await?;
+    let json = ["application/json-patch+json", "application/json"];
+    let body = change_body(&state, &parts, &name, body, &json).await?;
     let ops: Patch = serde_json::from_slice(&body)
         .map_err(|e| ApiError::bad_request("invalid_patch", e.to_string()))?;
     let version = state
@@ -71,6 +61,21 @@ pub(crate) async fn patch(
         .await
         .map_err(|e| signal_error(&name, e))?;
     Ok(Json(json!({ "version": version })))
+}
+
+/// Admits a request that changes a signal (within the publish rate, granted,
+/// a JSON body of an `accepted` type) and reads its body.
+async fn change_body(
+    state: &AppState,
+    parts: &Parts,
+    name: &str,
+    body: Body,
+    accepted: &[&str],
+) -> Result<axum::body::Bytes, ApiError> {
+    state.publish_rate.check(client_ip(parts))?;
+    authorize(state, parts, Access::Publish, name)?;
+    expect_json(&parts.headers, accepted)?;
+    read_body(body, state.config.max_body_bytes).await
 }
 
 /// Reading a signal is subscribing to its topic; changing it is publishing.

@@ -2,27 +2,31 @@
 //! arrive on a live pipe, and a clear failure past a limit.
 
 use std::io::{BufRead, BufReader, Write};
-use std::process::{Command, Stdio};
+use std::process::{Command, Output, Stdio};
 
 fn ssehub() -> Command {
     Command::new(env!("CARGO_BIN_EXE_ssehub"))
 }
 
-#[test]
-fn prints_events_and_retries_in_stream_order() {
+/// Runs `ssehub ARGS` with all of `input` on stdin, then end of input.
+fn run(args: &[&str], input: &[u8]) -> Output {
     let mut child = ssehub()
-        .arg("parse")
+        .args(args)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(b"\xEF\xBB\xBFretry: 10\nid: 1\ndata: a\r\ndata:  b\n\nevent: e\ndata\nretry: x\n\n: c\ndata: dropped")
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
+    child.stdin.take().unwrap().write_all(input).unwrap();
+    child.wait_with_output().unwrap()
+}
+
+#[test]
+fn prints_events_and_retries_in_stream_order() {
+    let out = run(
+        &["parse"],
+        b"\xEF\xBB\xBFretry: 10\nid: 1\ndata: a\r\ndata:  b\n\nevent: e\ndata\nretry: x\n\n: c\ndata: dropped",
+    );
     assert!(out.status.success());
     assert_eq!(
         String::from_utf8(out.stdout).unwrap(),
@@ -61,20 +65,10 @@ fn flushes_each_event_on_a_live_pipe() {
 
 #[test]
 fn a_line_over_the_limit_fails_after_printing_what_came_before() {
-    let mut child = ssehub()
-        .args(["parse", "--max-line-bytes", "16"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(b"data: ok\n\ndata: this line is far too long\n\n")
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
+    let out = run(
+        &["parse", "--max-line-bytes", "16"],
+        b"data: ok\n\ndata: this line is far too long\n\n",
+    );
     assert!(!out.status.success());
     assert_eq!(
         String::from_utf8(out.stdout).unwrap(),

@@ -95,62 +95,39 @@ async fn bad_input_gets_json_4xx_and_loses_nothing() {
     let first = s.publish_ok("t", "kept 1").await;
     s.publish_ok("t", "kept 2").await;
 
+    let post = || s.http.post(format!("{}/publish", s.base));
     let cases: Vec<(reqwest::RequestBuilder, u16, &str)> = vec![
+        (post().json(&json!({"data": "x"})), 400, "missing_topic"),
+        (post().json(&json!({"topic": "t"})), 400, "missing_data"),
         (
-            s.http
-                .post(format!("{}/publish", s.base))
-                .json(&json!({"data": "x"})),
-            400,
-            "missing_topic",
-        ),
-        (
-            s.http
-                .post(format!("{}/publish", s.base))
-                .json(&json!({"topic": "t"})),
-            400,
-            "missing_data",
-        ),
-        (
-            s.http
-                .post(format!("{}/publish", s.base))
-                .json(&json!({"topic": "t", "data": 5})),
+            post().json(&json!({"topic": "t", "data": 5})),
             400,
             "invalid_json",
         ),
         (
-            s.http
-                .post(format!("{}/publish", s.base))
-                .json(&json!({"topic": "t", "data": "x", "id": "7"})),
+            post().json(&json!({"topic": "t", "data": "x", "id": "7"})),
             400,
             "invalid_json",
         ),
         (
-            s.http
-                .post(format!("{}/publish", s.base))
-                .json(&json!({"topic": "", "data": "x"})),
+            post().json(&json!({"topic": "", "data": "x"})),
             400,
             "invalid_topic",
         ),
         (
-            s.http
-                .post(format!("{}/publish", s.base))
-                .json(&json!({"topic": "t", "data": "x", "event": "a\nb"})),
+            post().json(&json!({"topic": "t", "data": "x", "event": "a\nb"})),
             400,
             "invalid_event",
         ),
         (
-            s.http
-                .post(format!("{}/publish", s.base))
+            post()
                 .header("content-type", "application/json")
                 .body("{not json"),
             400,
             "invalid_json",
         ),
         (
-            s.http
-                .post(format!("{}/publish", s.base))
-                .header("content-type", "text/plain")
-                .body("x"),
+            post().header("content-type", "text/plain").body("x"),
             415,
             "unsupported_media_type",
         ),
@@ -164,16 +141,12 @@ async fn bad_input_gets_json_4xx_and_loses_nothing() {
             "invalid_retry",
         ),
         (
-            s.http
-                .post(format!("{}/publish", s.base))
-                .form(&[("topic", "t"), ("dta", "x")]),
+            post().form(&[("topic", "t"), ("dta", "x")]),
             400,
             "unknown_field",
         ),
         (
-            s.http
-                .post(format!("{}/publish", s.base))
-                .json(&json!({"topic": "t", "data": "x".repeat(2000)})),
+            post().json(&json!({"topic": "t", "data": "x".repeat(2000)})),
             413,
             "body_too_large",
         ),
