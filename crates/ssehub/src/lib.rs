@@ -30,6 +30,9 @@
 //! | feature | default | what |
 //! |---|---|---|
 //! | `axum` | no | [`axum`] adapter: `Subscription` as a response, a `LastEventId` extractor |
+//!
+//! Without a feature: [`htmx`] builds events for htmx pages (fragments to
+//! swap, out-of-band swaps, triggers).
 #![deny(missing_docs)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
@@ -37,6 +40,7 @@ mod backend;
 pub mod control;
 mod error;
 mod history;
+pub mod htmx;
 mod hub;
 mod id;
 mod memory;
