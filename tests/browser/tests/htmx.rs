@@ -1,0 +1,325 @@
+//! The htmx example (`examples/htmx-tasks`) in headless Chromium, driven as
+//! users would, with htmx 2 (`/`) and htmx 4 (`/htmx4`):
+//!
+//! - a task typed in one page (Enter) appears in the other, and marking it
+//!   completed updates the completed count in both (an out-of-band swap);
+//! - resume: the server cuts a page's stream and refuses its reconnection,
+//!   so that htmx 2's extension opens a new `EventSource` (which sends no
+//!   `Last-Event-ID`); tasks added meanwhile show exactly once after it
+//!   reconnects, thanks to `js/ssehub-htmx.js`, and are lost without it.
+//!   htmx 4 resumes by itself.
+//!
+//! Set `SSEHUB_SCREENSHOT_HTMX` to a path to also save a screenshot (how
+//! docs/img/htmx-tasks.png is made).
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::extract::{Request, State};
+use axum::http::StatusCode;
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use axum::Router;
+use futures_util::StreamExt;
+use serde_json::{json, Value};
+use ssehub::Hub;
+use ssehub_browser_tests::{serve, Browser, PageOptions, Script};
+
+/// True once the page's stream is open (the page's own status line).
+const CONNECTED: &str = "document.querySelector('#status').textContent === 'connected'";
+
+/// The titles of the tasks the page lists, in order.
+const TITLES: &str = "[...document.querySelectorAll('#tasks li .title')].map((e) => e.textContent)";
+
+/// What the page's counts read.
+const COUNTS: &str = "document.querySelector('.counts').textContent";
+
+fn has_tasks(n: usize) -> String {
+    format!("document.querySelectorAll('#tasks li').length === {n}")
+}
+
+fn completed_is(n: usize) -> String {
+    format!("document.querySelector('#completed').textContent === '{n}'")
+}
+
+/// Two pages (`first` and `second`, paths of the same server): a task
+/// typed in one appears in the other; completed in the other, both pages
+/// count it.
+async fn two_pages_share_the_list(first: &str, second: &str) -> anyhow::Result<()> {
+    let browser = Browser::ensure()?;
+    let server = serve(htmx_tasks::app(Hub::new())).await?;
+    // Markup in a title is text: it must show as typed.
+    let title = "Buy <b>milk</b> & \"eggs\" 😀";
+    let mut script = Script::new()
+        .open(&server.url(first))
+        .open(&server.url(second))
+        .wait_for(0, CONNECTED)
+        .wait_for(1, CONNECTED)
+        .type_text(0, "#title", title)
+        .press(0, "#title", "Enter")
+        .wait_for(1, &has_tasks(1))
+        .wait_for(0, &has_tasks(1))
+        .type_text(1, "#title", "Walk the dog")
+        .press(1, "#title", "Enter")
+        .wait_for(0, &has_tasks(2))
+        .wait_for(1, &has_tasks(2))
+        .click(1, "#task-1 button.complete")
+        .wait_for(0, &completed_is(1))
+        .wait_for(1, &completed_is(1))
+        .wait_for(0, "document.querySelector('#task-1 .check') !== null")
+        .eval(0, TITLES)
+        .eval(1, TITLES)
+        .eval(0, COUNTS)
+        .eval(1, COUNTS)
+        .eval(
+            0,
+            "[...document.querySelectorAll('#tasks li')].map((li) => li.className)",
+        )
+        .eval(1, "document.querySelectorAll('#tasks b').length")
+        .eval(0, "document.querySelector('#title').value")
+        .errors(0)
+        .errors(1);
+    if let Ok(path) = std::env::var("SSEHUB_SCREENSHOT_HTMX") {
+        script = script
+            .type_text(0, "#title", "Water the plants")
+            .press(0, "#title", "Enter")
+            .wait_for(0, &has_tasks(3))
+            .screenshot(0, &path, 900, 520);
+    }
+    let values = browser
+        .run_script(&script, &PageOptions::default())
+        .await?;
+
+    let titles = json!([title, "Walk the dog"]);
+    assert_eq!(values[0], titles, "what page 0 lists");
+    assert_eq!(values[1], titles, "what page 1 lists");
+    assert_eq!(values[2], json!("Completed: 1 of 2"), "page 0's counts");
+    assert_eq!(values[3], json!("Completed: 1 of 2"), "page 1's counts");
+    assert_eq!(values[4], json!(["completed", ""]), "the tasks' classes");
+    assert_eq!(values[5], json!(0), "title markup became elements");
+    assert_eq!(values[6], json!(""), "the input is cleared once added");
+    assert_eq!(values[7], json!([]), "page 0's errors");
+    assert_eq!(values[8], json!([]), "page 1's errors");
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn htmx2_pages_share_tasks_and_the_completed_count() -> anyhow::Result<()> {
+    two_pages_share_the_list("/", "/").await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn htmx4_pages_share_tasks_and_the_completed_count() -> anyhow::Result<()> {
+    two_pages_share_the_list("/htmx4", "/htmx4").await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_htmx2_page_and_an_htmx4_page_share_one_stream() -> anyhow::Result<()> {
+    two_pages_share_the_list("/", "/htmx4").await
+}
+
+// ---------------------------------------------------------------------------
+// Resume
+
+/// The server side of the resume test.
+#[derive(Debug)]
+struct Cut {
+    /// Per `/events` request, in order: its `Last-Event-ID` header and query.
+    requests: Mutex<Vec<(Option<String>, String)>>,
+    /// Lets the third `/events` request through.
+    release: tokio::sync::watch::Sender<bool>,
+    /// Whether `GET /` serves its page without `ssehub-htmx.js`.
+    without_companion: bool,
+}
+
+/// The companion's script tag in the htmx 2 page.
+const COMPANION_TAG: &str = r#"<script src="/static/ssehub-htmx.js"></script>"#;
+
+/// Middleware: the first `/events` stream is cut after its first event; the
+/// second request (the browser's own reconnection) is refused with 503,
+/// which closes an `EventSource` for good; the third waits for
+/// `/test/release`.
+async fn cut_refuse_hold(State(cut): State<Arc<Cut>>, request: Request, next: Next) -> Response {
+    let path = request.uri().path().to_owned();
+    if path == "/" && cut.without_companion {
+        let response = next.run(request).await;
+        let (parts, body) = response.into_parts();
+        let Ok(bytes) = axum::body::to_bytes(body, usize::MAX).await else {
+            return StatusCode::INTERNAL_SERVER_ERROR.into_response();
+        };
+        let html = String::from_utf8_lossy(&bytes).replace(COMPANION_TAG, "");
+        let mut parts = parts;
+        parts.headers.remove("content-length");
+        return Response::from_parts(parts, Body::from(html));
+    }
+    if path != "/events" {
+        return next.run(request).await;
+    }
+    let header = request
+        .headers()
+        .get("last-event-id")
+        .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned());
+    let query = request.uri().query().unwrap_or("").to_owned();
+    let n = {
+        let mut requests = cut.requests.lock().unwrap();
+        requests.push((header, query));
+        requests.len()
+    };
+    match n {
+        1 => {
+            let response = next.run(request).await;
+            response.map(|body| cut_after_events(body, 1))
+        }
+        2 => (StatusCode::SERVICE_UNAVAILABLE, "try again later").into_response(),
+        3 => {
+            let mut release = cut.release.subscribe();
+            let _ = release.wait_for(|released| *released).await;
+            next.run(request).await
+        }
+        _ => next.run(request).await,
+    }
+}
+
+/// The body, ended right after its `n`th event frame. The hub writes one
+/// frame a chunk, and its event frames start with their `id:` line.
+fn cut_after_events(body: Body, n: usize) -> Body {
+    let chunks = futures_util::stream::unfold(
+        (body.into_data_stream(), 0),
+        move |(mut chunks, seen)| async move {
+            if seen == n {
+                return None;
+            }
+            let chunk = chunks.next().await?;
+            let seen = match &chunk {
+                Ok(bytes) if bytes.starts_with(b"id: ") => seen + 1,
+                _ => seen,
+            };
+            Some((chunk, (chunks, seen)))
+        },
+    );
+    Body::from_stream(chunks)
+}
+
+/// Adds a task from the page with `fetch`, as the form would.
+fn add_task(title: &str) -> String {
+    format!(
+        "fetch('/tasks', {{ method: 'POST', body: new URLSearchParams({{ title: {} }}) }}).then((r) => r.status)",
+        json!(title)
+    )
+}
+
+/// Opens `path`, adds a1 (which the server delivers, then cuts the
+/// stream), adds b1 and b2 while the page is disconnected, lets it
+/// reconnect, adds c1; returns what the page lists and the `/events`
+/// requests the server saw.
+async fn resume_after_a_cut(
+    path: &str,
+    without_companion: bool,
+) -> anyhow::Result<(Value, Vec<(Option<String>, String)>)> {
+    let browser = Browser::ensure()?;
+    // A short `retry`, so that the browser's own reconnection comes at once;
+    // no keep-alive comments among the frames that the middleware counts.
+    let hub = Hub::builder()
+        .retry(Some(Duration::from_millis(100)))
+        .keepalive(None)
+        .build();
+    let cut = Arc::new(Cut {
+        requests: Mutex::new(Vec::new()),
+        release: tokio::sync::watch::Sender::new(false),
+        without_companion,
+    });
+    let release = Router::new()
+        .route(
+            "/test/release",
+            post(|State(cut): State<Arc<Cut>>| async move {
+                cut.release.send_replace(true);
+                "released"
+            }),
+        )
+        .with_state(Arc::clone(&cut));
+    let app = htmx_tasks::app(hub)
+        .merge(release)
+        .layer(middleware::from_fn_with_state(
+            Arc::clone(&cut),
+            cut_refuse_hold,
+        ));
+    let server = serve(app).await?;
+    let script = Script::new()
+        .open(&server.url(path))
+        .wait_for(0, CONNECTED)
+        .type_text(0, "#title", "a1")
+        .press(0, "#title", "Enter")
+        .wait_for(0, &has_tasks(1))
+        // The stream ended after a1: the page has no stream until the
+        // server lets its third request through.
+        .wait_for(0, "document.querySelector('#status').textContent === 'reconnecting'")
+        .eval(0, &add_task("b1"))
+        .eval(0, &add_task("b2"))
+        .eval(
+            0,
+            "fetch('/test/release', { method: 'POST' }).then((r) => r.status)",
+        )
+        .wait_for(
+            0,
+            &format!("Number(document.querySelector('#status').dataset.opens) === 2 && {CONNECTED}"),
+        )
+        .type_text(0, "#title", "c1")
+        .press(0, "#title", "Enter")
+        // c1 comes after b1 and b2 on the stream: once it shows, anything
+        // replayed has shown too.
+        .wait_for(
+            0,
+            "[...document.querySelectorAll('#tasks li .title')].some((e) => e.textContent === 'c1')",
+        )
+        .eval(0, TITLES)
+        .eval(0, COUNTS);
+    let values = browser
+        .run_script(&script, &PageOptions::default())
+        .await?;
+    assert_eq!(
+        values[..3],
+        [json!(204), json!(204), json!(200)],
+        "adding b1, b2, releasing"
+    );
+    assert_eq!(values[4], json!("Completed: 0 of 4"), "the counts");
+    let requests = cut.requests.lock().unwrap().clone();
+    Ok((values[3].clone(), requests))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn htmx2_resumes_after_a_cut_with_the_companion() -> anyhow::Result<()> {
+    let (titles, requests) = resume_after_a_cut("/", false).await?;
+    assert_eq!(
+        titles,
+        json!(["a1", "b1", "b2", "c1"]),
+        "the page lists each task once, in order ({requests:?})"
+    );
+    assert_eq!(requests.len(), 3, "{requests:?}");
+    // The browser's own reconnection sends the id of a1; the new
+    // EventSource that htmx-ext-sse opens sends none, but the companion
+    // puts it in the query.
+    let a1 = requests[1].0.clone().expect("the browser sends Last-Event-ID");
+    assert_eq!(requests[2].0, None, "{requests:?}");
+    assert_eq!(requests[2].1, format!("lastEventId={a1}"), "{requests:?}");
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn htmx2_misses_events_after_a_cut_without_the_companion() -> anyhow::Result<()> {
+    let (titles, requests) = resume_after_a_cut("/", true).await?;
+    // The failure the companion fixes: b1 and b2 never show.
+    assert_eq!(titles, json!(["a1", "c1"]), "{requests:?}");
+    assert_eq!(requests[2], (None, String::new()), "{requests:?}");
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn htmx4_resumes_after_a_cut_by_itself() -> anyhow::Result<()> {
+    let (titles, requests) = resume_after_a_cut("/htmx4", false).await?;
+    assert_eq!(titles, json!(["a1", "b1", "b2", "c1"]), "{requests:?}");
+    let a1 = requests[1].0.clone().expect("htmx 4 sends Last-Event-ID");
+    assert_eq!(requests[2].0.as_deref(), Some(a1.as_str()), "{requests:?}");
+    Ok(())
+}
