@@ -68,3 +68,8 @@ pub use topic::{IntoTopics, Topic, TopicError, TopicPattern};
 #[cfg(all(doctest, feature = "axum"))]
 #[doc = include_str!("../../../README.md")]
 struct ReadmeDoctests;
+
+/// The htmx guide's example, compiled as a doc test.
+#[cfg(all(doctest, feature = "axum"))]
+#[doc = include_str!("../../../docs/htmx.md")]
+struct HtmxGuideDoctests;

@@ -86,11 +86,9 @@ async fn two_pages_share_the_list(first: &str, second: &str) -> anyhow::Result<(
             .type_text(0, "#title", "Water the plants")
             .press(0, "#title", "Enter")
             .wait_for(0, &has_tasks(3))
-            .screenshot(0, &path, 900, 520);
+            .screenshot(0, &path, 900, 330);
     }
-    let values = browser
-        .run_script(&script, &PageOptions::default())
-        .await?;
+    let values = browser.run_script(&script, &PageOptions::default()).await?;
 
     let titles = json!([title, "Walk the dog"]);
     assert_eq!(values[0], titles, "what page 0 lists");
@@ -275,9 +273,7 @@ async fn resume_after_a_cut(
         )
         .eval(0, TITLES)
         .eval(0, COUNTS);
-    let values = browser
-        .run_script(&script, &PageOptions::default())
-        .await?;
+    let values = browser.run_script(&script, &PageOptions::default()).await?;
     assert_eq!(
         values[..3],
         [json!(204), json!(204), json!(200)],
@@ -300,7 +296,10 @@ async fn htmx2_resumes_after_a_cut_with_the_companion() -> anyhow::Result<()> {
     // The browser's own reconnection sends the id of a1; the new
     // EventSource that htmx-ext-sse opens sends none, but the companion
     // puts it in the query.
-    let a1 = requests[1].0.clone().expect("the browser sends Last-Event-ID");
+    let a1 = requests[1]
+        .0
+        .clone()
+        .expect("the browser sends Last-Event-ID");
     assert_eq!(requests[2].0, None, "{requests:?}");
     assert_eq!(requests[2].1, format!("lastEventId={a1}"), "{requests:?}");
     Ok(())
