@@ -184,7 +184,10 @@ mod tests {
 
     /// What a browser's `EventSource` reads from `event`.
     fn read(event: &Event) -> MessageEvent {
-        match parse_all(&event.encode()).expect("a valid frame").as_slice() {
+        match parse_all(&event.encode())
+            .expect("a valid frame")
+            .as_slice()
+        {
             [Item::Event(e)] => e.clone(),
             items => panic!("expected one event, got {items:?}"),
         }
