@@ -12,6 +12,7 @@
 //! | `GET`, `PUT`, `PATCH /signals/{name}` | a signal's `{"version", "value"}`; set it; RFC 6902 patch it |
 //! | `GET /` | a demo page |
 //! | `GET /ssehub.js` | the signals client for plain pages |
+//! | `GET /ssehub-htmx.js` | resume for htmx 2 pages (`js/ssehub-htmx.js`, see `docs/htmx.md`) |
 //!
 //! Every rejected request gets a 4xx with `{"error": CODE, "message": TEXT}`.
 #![deny(missing_docs)]
@@ -129,6 +130,7 @@ fn app(state: AppState) -> Router {
     Router::new()
         .route("/", get(page::index))
         .route("/ssehub.js", get(page::script))
+        .route("/ssehub-htmx.js", get(page::htmx_script))
         .route("/events", get(events::subscribe))
         .route("/publish", post(publish::publish))
         .route("/healthz", get(health::healthz))

@@ -27,3 +27,15 @@ pub(crate) async fn script() -> impl axum::response::IntoResponse {
         include_str!("../../../js/ssehub.js"),
     )
 }
+
+/// `GET /ssehub-htmx.js`: resume for htmx 2 pages whose SSE extension
+/// connects to this hub (`js/ssehub-htmx.js`).
+pub(crate) async fn htmx_script() -> impl axum::response::IntoResponse {
+    (
+        [
+            ("content-type", "text/javascript; charset=utf-8"),
+            ("cache-control", "no-cache"),
+        ],
+        include_str!("../../../js/ssehub-htmx.js"),
+    )
+}

@@ -458,6 +458,27 @@ async fn serves_the_signals_client() {
     assert!(res.text().await.unwrap().contains("export function signal"));
 }
 
+#[tokio::test]
+async fn serves_the_htmx_resume_script() {
+    let s = start(Hub::new(), Config::default()).await;
+    let res = s
+        .http
+        .get(format!("{}/ssehub-htmx.js", s.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    assert!(res.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("text/javascript"));
+    assert!(res
+        .text()
+        .await
+        .unwrap()
+        .contains("htmx.createEventSource = function"));
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn limits_answer_400_413_429_and_free_up() {
     let config = Config {
