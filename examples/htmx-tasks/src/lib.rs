@@ -20,7 +20,8 @@
 //! "beforeend"`) with the total count out of band; a completed task
 //! replaces its `<li>` and the completed count out of band. The page is
 //! rendered with the id of the last event it reflects, and subscribes
-//! from there: nothing published in between is lost.
+//! from there: nothing published in between is lost. When the hub cannot
+//! resume a page (`ssehub-reset`), the page reloads.
 
 use std::sync::Arc;
 
@@ -199,7 +200,7 @@ async fn page(State(state): State<AppState>, version: Version) -> Html<String> {
             @for task in &board.tasks { (task_item(task, false)) }
         }
     };
-    let (title, scripts, reset) = match version {
+    let (title, scripts, reset_form) = match version {
         Version::Htmx2 => (
             "Tasks (htmx 2)",
             &[
@@ -230,11 +231,11 @@ async fn page(State(state): State<AppState>, version: Version) -> Html<String> {
             body {
                 h1 { (title) }
                 @if version == Version::Htmx2 {
-                    form #add hx-post="/tasks" hx-swap="none" "hx-on::after-request"=(reset) {
+                    form #add hx-post="/tasks" hx-swap="none" "hx-on::after-request"=(reset_form) {
                         (title_input())
                     }
                 } @else {
-                    form #add hx-post="/tasks" hx-swap="none" "hx-on:htmx:after:request"=(reset) {
+                    form #add hx-post="/tasks" hx-swap="none" "hx-on:htmx:after:request"=(reset_form) {
                         (title_input())
                     }
                 }
@@ -243,7 +244,11 @@ async fn page(State(state): State<AppState>, version: Version) -> Html<String> {
                     " of " span #total { (board.tasks.len()) }
                 }
                 @if version == Version::Htmx2 {
-                    div #stream hx-ext="sse" sse-connect=(events) { (list) }
+                    div #stream hx-ext="sse" sse-connect=(events) {
+                        (list)
+                        // A trigger: the hub's reset becomes a DOM event here.
+                        div #reset hx-trigger="sse:ssehub-reset" hidden {}
+                    }
                 } @else {
                     div #stream "hx-sse:connect"=(events) hx-target="#tasks" hx-swap="beforeend" {
                         (list)
@@ -268,8 +273,11 @@ fn title_input() -> Markup {
 }
 
 /// Keeps `#status` up to date: `connected` (with `data-opens` counting the
-/// connections so far) or `reconnecting`.
+/// connections so far) or `reconnecting`; reloads the page when the hub
+/// says it cannot resume (`ssehub-reset`: the events missed have left its
+/// history, or the server restarted), as the page would be stale.
 const STATUS_HTMX2: &str = r#"{
+document.querySelector('#reset').addEventListener('sse:ssehub-reset', () => location.reload());
 const status = document.querySelector('#status');
 document.body.addEventListener('htmx:sseOpen', () => {
   status.dataset.opens = Number(status.dataset.opens) + 1;
@@ -278,8 +286,10 @@ document.body.addEventListener('htmx:sseOpen', () => {
 document.body.addEventListener('htmx:sseError', () => { status.textContent = 'reconnecting'; });
 }"#;
 
-/// [`STATUS_HTMX2`] for htmx 4's events.
+/// [`STATUS_HTMX2`] for htmx 4's events (a typed event is a DOM event on the
+/// `hx-sse:connect` element).
 const STATUS_HTMX4: &str = r#"{
+document.querySelector('#stream').addEventListener('ssehub-reset', () => location.reload());
 const status = document.querySelector('#status');
 document.body.addEventListener('htmx:sse:after:connection', () => {
   status.dataset.opens = Number(status.dataset.opens) + 1;

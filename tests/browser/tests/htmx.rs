@@ -7,7 +7,9 @@
 //!   so that htmx 2's extension opens a new `EventSource` (which sends no
 //!   `Last-Event-ID`); tasks added meanwhile show exactly once after it
 //!   reconnects, thanks to `js/ssehub-htmx.js`, and are lost without it.
-//!   htmx 4 resumes by itself.
+//!   htmx 4 resumes by itself;
+//! - reset: when the tasks added meanwhile have left the hub's history, the
+//!   hub says so (`ssehub-reset`), and the page reloads with every task.
 //!
 //! Set `SSEHUB_SCREENSHOT_HTMX` to a path to also save a screenshot (how
 //! docs/img/htmx-tasks.png is made).
@@ -214,13 +216,26 @@ fn add_task(title: &str) -> String {
     )
 }
 
+/// True once the page is connected again after the cut: its second
+/// connection.
+const RECONNECTED: &str = "Number(document.querySelector('#status').dataset.opens) === 2 && \
+     document.querySelector('#status').textContent === 'connected'";
+
+/// True once the page has reloaded and connected.
+const RELOADED: &str = "performance.getEntriesByType('navigation')[0].type === 'reload' && \
+     document.querySelector('#status').textContent === 'connected'";
+
 /// Opens `path`, adds a1 (which the server delivers, then cuts the
-/// stream), adds b1 and b2 while the page is disconnected, lets it
-/// reconnect, adds c1; returns what the page lists and the `/events`
-/// requests the server saw.
+/// stream), adds `missed` while the page is disconnected, lets it
+/// reconnect, waits for `reconnected`, adds c1; returns what the page
+/// lists and the `/events` requests the server saw. The hub keeps
+/// `history` events.
 async fn resume_after_a_cut(
     path: &str,
     without_companion: bool,
+    history: usize,
+    missed: &[&str],
+    reconnected: &str,
 ) -> anyhow::Result<(Value, Vec<(Option<String>, String)>)> {
     let browser = Browser::ensure()?;
     // A short `retry`, so that the browser's own reconnection comes at once;
@@ -228,6 +243,7 @@ async fn resume_after_a_cut(
     let hub = Hub::builder()
         .retry(Some(Duration::from_millis(100)))
         .keepalive(None)
+        .history_events(history)
         .build();
     let cut = Arc::new(Cut {
         requests: Mutex::new(Vec::new()),
@@ -250,7 +266,7 @@ async fn resume_after_a_cut(
             cut_refuse_hold,
         ));
     let server = serve(app).await?;
-    let script = Script::new()
+    let mut script = Script::new()
         .open(&server.url(path))
         .wait_for(0, CONNECTED)
         .type_text(0, "#title", "a1")
@@ -258,17 +274,19 @@ async fn resume_after_a_cut(
         .wait_for(0, &has_tasks(1))
         // The stream ended after a1: the page has no stream until the
         // server lets its third request through.
-        .wait_for(0, "document.querySelector('#status').textContent === 'reconnecting'")
-        .eval(0, &add_task("b1"))
-        .eval(0, &add_task("b2"))
+        .wait_for(
+            0,
+            "document.querySelector('#status').textContent === 'reconnecting'",
+        );
+    for title in missed {
+        script = script.eval(0, &add_task(title));
+    }
+    let script = script
         .eval(
             0,
             "fetch('/test/release', { method: 'POST' }).then((r) => r.status)",
         )
-        .wait_for(
-            0,
-            &format!("Number(document.querySelector('#status').dataset.opens) === 2 && {CONNECTED}"),
-        )
+        .wait_for(0, reconnected)
         .type_text(0, "#title", "c1")
         .press(0, "#title", "Enter")
         // c1 comes after b1 and b2 on the stream: once it shows, anything
@@ -280,19 +298,23 @@ async fn resume_after_a_cut(
         .eval(0, TITLES)
         .eval(0, COUNTS);
     let values = browser.run_script(&script, &PageOptions::default()).await?;
+    let n = missed.len();
+    let mut statuses = vec![json!(204); n];
+    statuses.push(json!(200));
+    assert_eq!(values[..=n], statuses, "adding {missed:?}, releasing");
     assert_eq!(
-        values[..3],
-        [json!(204), json!(204), json!(200)],
-        "adding b1, b2, releasing"
+        values[n + 2],
+        json!(format!("Completed: 0 of {}", n + 2)),
+        "the counts"
     );
-    assert_eq!(values[4], json!("Completed: 0 of 4"), "the counts");
     let requests = cut.requests.lock().unwrap().clone();
-    Ok((values[3].clone(), requests))
+    Ok((values[n + 1].clone(), requests))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn htmx2_resumes_after_a_cut_with_the_companion() -> anyhow::Result<()> {
-    let (titles, requests) = resume_after_a_cut("/", false).await?;
+    let (titles, requests) =
+        resume_after_a_cut("/", false, 100, &["b1", "b2"], RECONNECTED).await?;
     assert_eq!(
         titles,
         json!(["a1", "b1", "b2", "c1"]),
@@ -313,7 +335,7 @@ async fn htmx2_resumes_after_a_cut_with_the_companion() -> anyhow::Result<()> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn htmx2_misses_events_after_a_cut_without_the_companion() -> anyhow::Result<()> {
-    let (titles, requests) = resume_after_a_cut("/", true).await?;
+    let (titles, requests) = resume_after_a_cut("/", true, 100, &["b1", "b2"], RECONNECTED).await?;
     // The failure the companion fixes: b1 and b2 never show.
     assert_eq!(titles, json!(["a1", "c1"]), "{requests:?}");
     assert_eq!(requests[2], (None, String::new()), "{requests:?}");
@@ -322,9 +344,37 @@ async fn htmx2_misses_events_after_a_cut_without_the_companion() -> anyhow::Resu
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn htmx4_resumes_after_a_cut_by_itself() -> anyhow::Result<()> {
-    let (titles, requests) = resume_after_a_cut("/htmx4", false).await?;
+    let (titles, requests) =
+        resume_after_a_cut("/htmx4", false, 100, &["b1", "b2"], RECONNECTED).await?;
     assert_eq!(titles, json!(["a1", "b1", "b2", "c1"]), "{requests:?}");
     let a1 = requests[1].0.clone().expect("htmx 4 sends Last-Event-ID");
     assert_eq!(requests[2].0.as_deref(), Some(a1.as_str()), "{requests:?}");
     Ok(())
+}
+
+/// Three tasks added while the page is away, with a history of two
+/// events: the hub cannot resume the page, says so with `ssehub-reset`, and
+/// the page reloads; it lists every task once.
+async fn reloads_when_the_hub_cannot_resume(path: &str) -> anyhow::Result<()> {
+    let (titles, requests) =
+        resume_after_a_cut(path, false, 2, &["b1", "b2", "b3"], RELOADED).await?;
+    assert_eq!(
+        titles,
+        json!(["a1", "b1", "b2", "b3", "c1"]),
+        "{requests:?}"
+    );
+    // After the reset, the reloaded page subscribes from what it shows.
+    assert_eq!(requests.len(), 4, "{requests:?}");
+    assert!(requests[3].1.starts_with("lastEventId="), "{requests:?}");
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn htmx2_reloads_when_the_hub_cannot_resume() -> anyhow::Result<()> {
+    reloads_when_the_hub_cannot_resume("/").await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn htmx4_reloads_when_the_hub_cannot_resume() -> anyhow::Result<()> {
+    reloads_when_the_hub_cannot_resume("/htmx4").await
 }
