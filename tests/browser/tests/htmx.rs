@@ -10,6 +10,9 @@
 //!   htmx 4 resumes by itself;
 //! - reset: when the tasks added meanwhile have left the hub's history, the
 //!   hub says so (`ssehub-reset`), and the page reloads with every task.
+//! - the helpers of `ssehub::htmx` (`swap`, `fragment`, `oob`, `trigger`,
+//!   `close`, `escape`) do what the module docs say of them in htmx 2 and
+//!   htmx 4.
 //!
 //! Set `SSEHUB_SCREENSHOT_HTMX` to a path to also save a screenshot (how
 //! docs/img/htmx-tasks.png is made).
@@ -377,4 +380,153 @@ async fn htmx2_reloads_when_the_hub_cannot_resume() -> anyhow::Result<()> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn htmx4_reloads_when_the_hub_cannot_resume() -> anyhow::Result<()> {
     reloads_when_the_hub_cannot_resume("/htmx4").await
+}
+
+// ---------------------------------------------------------------------------
+// The helpers of `ssehub::htmx`, as the module documents them
+
+/// The htmx 2 page of the helper test: each helper's matching attribute.
+const HELPERS_HTMX2: &str = r##"<!doctype html>
+<html><head><meta charset="utf-8"><link rel="icon" href="data:,">
+<script src="/static/htmx-2.min.js"></script>
+<script src="/static/htmx-ext-sse.min.js"></script>
+</head><body>
+<div id="stream" hx-ext="sse" sse-connect="/events" sse-close="bye">
+  <ul id="notes" sse-swap="note" hx-swap="beforeend"></ul>
+  <p id="plain" sse-swap="message"></p>
+  <div id="refreshed" hx-get="/test/refreshed" hx-trigger="sse:refresh"></div>
+</div>
+<p id="count">0</p>
+<script>
+window.__log = [];
+document.body.addEventListener('htmx:sseOpen', () => window.__log.push('open'));
+document.body.addEventListener('htmx:sseClose', (e) => window.__log.push('close:' + e.detail.type));
+</script>
+</body></html>"##;
+
+/// The htmx 4 page of the helper test.
+const HELPERS_HTMX4: &str = r##"<!doctype html>
+<html><head><meta charset="utf-8"><link rel="icon" href="data:,">
+<script src="/static/htmx-4.min.js"></script>
+<script src="/static/htmx-4-sse.min.js"></script>
+</head><body>
+<div id="stream" hx-sse:connect="/events" hx-sse:close="bye" hx-target="#plain" hx-swap="innerHTML"></div>
+<ul id="notes"></ul>
+<p id="plain"></p>
+<div id="refreshed" hx-get="/test/refreshed" hx-trigger="refresh from:#stream"></div>
+<p id="count">0</p>
+<script>
+window.__log = [];
+const stream = document.querySelector('#stream');
+stream.addEventListener('note', (e) => window.__log.push('note:' + e.detail.data));
+document.body.addEventListener('htmx:sse:after:connection', () => window.__log.push('open'));
+document.body.addEventListener('htmx:sse:close', (e) => window.__log.push('close:' + e.detail.reason));
+</script>
+</body></html>"##;
+
+/// Serves `page` at `/test/page` next to the example's `/events` and
+/// `/static/`; `POST /test/publish` publishes one event of each helper on
+/// the example's topic, then one more after the close event.
+async fn helpers_in(page: &'static str) -> anyhow::Result<Vec<Value>> {
+    use ssehub::htmx;
+    let browser = Browser::ensure()?;
+    let hub = Hub::new();
+    let publish = {
+        let hub = hub.clone();
+        move || async move {
+            let note = format!(
+                "<li>one\r\nline two</li>{}",
+                htmx::oob("innerHTML", "#count", "1")
+            );
+            let escaped = format!("<li>{}</li>", htmx::escape("<i>x</i> & 'y'"));
+            for event in [
+                htmx::swap("note", &note),
+                htmx::fragment("<b>plain</b>"),
+                htmx::trigger("refresh", ""),
+                htmx::swap("note", &escaped),
+                htmx::close("bye"),
+                htmx::swap("note", "<li>after the close</li>"),
+            ] {
+                if hub.publish(htmx_tasks::TOPIC, event).await.is_err() {
+                    return StatusCode::SERVICE_UNAVAILABLE;
+                }
+            }
+            StatusCode::NO_CONTENT
+        }
+    };
+    let app = htmx_tasks::app(hub.clone()).merge(
+        Router::new()
+            .route(
+                "/test/page",
+                axum::routing::get(move || async move { axum::response::Html(page) }),
+            )
+            .route("/test/publish", post(publish))
+            .route(
+                "/test/refreshed",
+                axum::routing::get(|| async { "refreshed" }),
+            ),
+    );
+    let server = serve(app).await?;
+    let script = Script::new()
+        .open(&server.url("/test/page"))
+        .wait_for(0, "window.__log.includes('open')")
+        .eval(
+            0,
+            "fetch('/test/publish', { method: 'POST' }).then((r) => r.status)",
+        )
+        .wait_for(0, "window.__log.some((l) => l.startsWith('close:'))")
+        .wait_for(
+            0,
+            "document.querySelector('#refreshed').textContent === 'refreshed'",
+        )
+        .eval(
+            0,
+            "[...document.querySelectorAll('#notes li')].map((li) => li.textContent)",
+        )
+        .eval(0, "document.querySelector('#plain').innerHTML")
+        .eval(0, "document.querySelector('#count').textContent")
+        .eval(0, "window.__log")
+        .errors(0);
+    let values = browser.run_script(&script, &PageOptions::default()).await?;
+    assert_eq!(values[0], json!(204), "publishing");
+    assert_eq!(values[5], json!([]), "the page's errors");
+    Ok(values[1..5].to_vec())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_helpers_do_what_their_htmx2_attributes_say() -> anyhow::Result<()> {
+    let values = helpers_in(HELPERS_HTMX2).await?;
+    // `sse-swap="note"` appended both notes (line breaks arrive as LF; the
+    // escaped text is text), and nothing after the close event.
+    assert_eq!(values[0], json!(["one\nline two", "<i>x</i> & 'y'"]));
+    // `sse-swap="message"` swapped the fragment.
+    assert_eq!(values[1], json!("<b>plain</b>"));
+    // The out-of-band part of the first note.
+    assert_eq!(values[2], json!("1"));
+    assert_eq!(values[3], json!(["open", "close:message"]));
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_helpers_do_what_htmx4_does_with_them() -> anyhow::Result<()> {
+    let values = helpers_in(HELPERS_HTMX4).await?;
+    // Typed events are DOM events, not swaps: no list items, no
+    // out-of-band swap; the untyped fragment is swapped into the target.
+    assert_eq!(values[0], json!([]));
+    assert_eq!(values[1], json!("<b>plain</b>"));
+    assert_eq!(values[2], json!("0"));
+    let note = format!(
+        "note:<li>one\nline two</li>{}",
+        ssehub::htmx::oob("innerHTML", "#count", "1")
+    );
+    assert_eq!(
+        values[3],
+        json!([
+            "open",
+            note,
+            "note:<li>&lt;i&gt;x&lt;/i&gt; &amp; &#39;y&#39;</li>",
+            "close:message"
+        ])
+    );
+    Ok(())
 }
