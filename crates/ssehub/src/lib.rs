@@ -30,6 +30,14 @@
 //! | feature | default | what |
 //! |---|---|---|
 //! | `axum` | no | [`axum`] adapter: `Subscription` as a response, a `LastEventId` extractor |
+//! | `actix` | no | [`actix`] adapter (actix-web 4): `Subscription` as a `Responder`, a `LastEventId` extractor |
+//! | `salvo` | no | [`salvo`] adapter (salvo 1): `Subscription` as a `Scribe`, a `LastEventId` extractor |
+//!
+//! Every adapter answers with the same headers (`Content-Type:
+//! text/event-stream`, `Cache-Control: no-cache`, `X-Accel-Buffering: no`,
+//! never compressed) and reads `Last-Event-ID` the same way (the header,
+//! else the `lastEventId` query parameter); one conformance suite
+//! (`tests/conformance`) runs against all three. Guides: `docs/adapters.md`.
 //!
 //! Without a feature: [`htmx`] builds events for htmx pages (fragments to
 //! swap, out-of-band swaps, triggers).
@@ -53,6 +61,17 @@ mod topic;
 #[cfg(feature = "axum")]
 #[cfg_attr(docsrs, doc(cfg(feature = "axum")))]
 pub mod axum;
+
+#[cfg(feature = "actix")]
+#[cfg_attr(docsrs, doc(cfg(feature = "actix")))]
+pub mod actix;
+
+#[cfg(feature = "salvo")]
+#[cfg_attr(docsrs, doc(cfg(feature = "salvo")))]
+pub mod salvo;
+
+#[cfg(any(feature = "actix", feature = "salvo"))]
+mod last_event_id;
 
 pub use error::{PublishError, SubscribeError};
 pub use hub::{ConnectionInfo, Hub, HubBuilder, Stats, SubscribeOptions};

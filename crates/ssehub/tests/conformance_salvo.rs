@@ -1,0 +1,57 @@
+//! The conformance suite (`conformance/mod.rs`) against the salvo adapter,
+//! behind salvo's `Compression` middleware.
+#![cfg(feature = "salvo")]
+
+#[macro_use]
+mod conformance;
+
+use conformance::Server;
+use salvo::conn::tcp::TcpAcceptor;
+use salvo::prelude::*;
+use salvo::server::ServerHandle;
+use salvo_compression::Compression;
+use ssehub::salvo::LastEventId;
+use ssehub::Hub;
+
+/// `GET /events?topic=..` over a hub.
+struct Events {
+    hub: Hub,
+}
+
+#[handler]
+impl Events {
+    async fn handle(&self, last: LastEventId, req: &mut Request, res: &mut Response) {
+        let topics = conformance::topics(req.uri().query());
+        match self
+            .hub
+            .subscribe(topics.as_slice(), last.0.as_deref())
+            .await
+        {
+            Ok(subscription) => res.render(subscription),
+            Err(e) => res.render(StatusError::bad_request().brief(e.to_string())),
+        }
+    }
+}
+
+/// Stops the server when dropped.
+struct Stop(ServerHandle);
+
+impl Drop for Stop {
+    fn drop(&mut self) {
+        self.0.stop_forceful();
+    }
+}
+
+async fn start(hub: Hub) -> anyhow::Result<Server> {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let addr = listener.local_addr()?;
+    let router = Router::new()
+        .hoop(Compression::new())
+        .push(Router::with_path("events").get(Events { hub }));
+    let server = salvo::Server::new(TcpAcceptor::try_from(listener)?);
+    let handle = server.handle();
+    tokio::spawn(server.serve(router));
+    Ok(Server::new(addr, Stop(handle)))
+}
+
+conformance_suite!(start);
