@@ -31,7 +31,8 @@
 //! ```
 //!
 //! The server side, with the `axum` feature: [`axum::events_route`] serves
-//! that `/events` over an `ssehub::Hub`. Any ssehub `/events` will do (the
+//! that `/events` over an `ssehub::Hub` (with the `actix` feature,
+//! [`actix::events_route`] on actix-web). Any ssehub `/events` will do (the
 //! `ssehub serve` binary's, say).
 //!
 //! # The client rule
@@ -72,6 +73,7 @@
 //! | feature | default | what |
 //! |---|---|---|
 //! | `axum` | no | [`axum::events_route`]: the `/events` route, over an `ssehub::Hub` (server side, not for wasm) |
+//! | `actix` | no | [`actix::events_route`]: the same `/events`, as an actix-web resource (server side, not for wasm) |
 
 #![deny(missing_docs)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
@@ -81,6 +83,9 @@ use std::sync::Arc;
 use leptos::prelude::*;
 use serde::de::DeserializeOwned;
 
+#[cfg(feature = "actix")]
+#[cfg_attr(docsrs, doc(cfg(feature = "actix")))]
+pub mod actix;
 #[cfg(feature = "axum")]
 #[cfg_attr(docsrs, doc(cfg(feature = "axum")))]
 pub mod axum;
