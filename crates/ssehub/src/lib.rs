@@ -92,3 +92,7 @@ struct ReadmeDoctests;
 #[cfg(all(doctest, feature = "axum"))]
 #[doc = include_str!("../../../docs/htmx.md")]
 struct HtmxGuideDoctests;
+/// The adapter guide's examples, compiled and run as doc tests.
+#[cfg(all(doctest, feature = "axum", feature = "actix", feature = "salvo"))]
+#[doc = include_str!("../../../docs/adapters.md")]
+struct AdapterGuideDoctests;
