@@ -38,6 +38,8 @@
 //! never compressed) and reads `Last-Event-ID` the same way (the header,
 //! else the `lastEventId` query parameter); one conformance suite
 //! (`tests/conformance`) runs against all three. Guides: `docs/adapters.md`.
+//! The frameworks set their own minimum Rust: 1.89 for actix-web 4.18,
+//! 1.95 for salvo 1.1 (the crate itself needs 1.85).
 //!
 //! Without a feature: [`htmx`] builds events for htmx pages (fragments to
 //! swap, out-of-band swaps, triggers).
