@@ -105,6 +105,25 @@ impl Event {
         })
     }
 
+    /// Returns this event without its `id` line, if it had one.
+    ///
+    /// A hub stores events this way and writes the id it assigned in front
+    /// of the frame when it delivers it.
+    pub fn without_id(self) -> Event {
+        match self.id {
+            None => self,
+            Some((start, end)) => {
+                let mut buf = BytesMut::with_capacity(self.frame.len() - (end + 1 - (start - 4)));
+                buf.put_slice(&self.frame[..start - 4]);
+                buf.put_slice(&self.frame[end + 1..]);
+                Event {
+                    frame: buf.freeze(),
+                    id: None,
+                }
+            }
+        }
+    }
+
     /// The number of bytes on the wire.
     pub fn encoded_len(&self) -> usize {
         self.frame.len()
@@ -423,6 +442,20 @@ mod tests {
         let e = Event::data("d").with_id("1").unwrap();
         assert_eq!(enc(&e), "id: 1\ndata: d\n\n");
         assert_eq!(e.clone().with_id("2").unwrap().id(), Some("2"));
+    }
+
+    #[test]
+    fn without_id_drops_the_id_line() {
+        let e = Event::builder()
+            .event("t")
+            .id("7")
+            .data("d")
+            .build()
+            .unwrap();
+        let e = e.without_id();
+        assert_eq!(enc(&e), "event: t\ndata: d\n\n");
+        assert_eq!(e.id(), None);
+        assert_eq!(enc(&Event::data("x").without_id()), "data: x\n\n");
     }
 
     #[test]

@@ -1,62 +1,177 @@
-//! The seam between the hub and where events are stored and ordered.
+//! The seam between a hub and where its events are ordered and kept.
 //!
-//! The in-memory backend ([`Memory`](crate::memory::Memory)) is the default.
-//! A backend assigns ids, keeps history, and hands every event, in its one
-//! order, to the local [`Registry`]; it attaches new subscribers so that their
-//! replay and their live events meet without a gap or a duplicate. The hub's
-//! public methods are `async` so that a networked backend (Redis Streams, a
-//! later crate) fits behind this trait without changing them.
+//! A [`Backend`] orders events, assigns their ids, keeps history and the
+//! signals' values. It hands every event, in its one order, to this node's
+//! [`Feed`], which fans it out to the local subscribers: the in-memory
+//! backend does so while appending; a networked one (`ssehub-redis`) from
+//! one reader task per node. The hub attaches subscribers to the feed at a
+//! [`Position`] and asks the backend only for what came before it (the
+//! replay), so that replay and live events meet without a gap or a duplicate.
+//!
+//! The embedded default is [`Memory`](crate::backend::Memory); give another
+//! to [`HubBuilder::backend`](crate::HubBuilder::backend).
 
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
 
 use bytes::Bytes;
-use ssehub_core::Event;
+use serde_json::Value;
 
 use crate::control::ResetReason;
-use crate::error::PublishError;
-use crate::id::{Cursor, EventId};
-use crate::registry::Registry;
-use crate::subscriber::Subscriber;
 use crate::topic::Topic;
 
-/// A subscriber registered by a backend, with what it must be sent first.
-#[derive(Debug)]
-pub(crate) struct Attached {
-    pub(crate) sub: Arc<Subscriber>,
-    pub(crate) replay: Replay,
-    /// The id of the newest event when the subscriber was attached.
-    pub(crate) head_id: EventId,
+pub use crate::feed::Feed;
+pub use crate::id::{EventId, Position};
+pub use crate::memory::Memory;
+
+/// The frame of a stored event: `id: {id}` in front of its frame without an
+/// id (a [`Record::body`]).
+pub fn frame(id: &EventId, body: &[u8]) -> Bytes {
+    crate::feed::with_id(id, body)
 }
 
-pub(crate) trait Backend: Send + Sync + std::fmt::Debug + 'static {
-    /// Stores the event, assigns its id, and delivers it to `registry`.
-    fn publish(
-        &self,
-        registry: &Registry,
-        topics: Vec<Topic>,
-        event: Event,
-    ) -> Result<EventId, PublishError>;
-
-    /// Creates (with `make`, given the newest event's cursor) and registers a
-    /// subscriber, and works out its replay from `last_event_id`.
-    fn attach(
-        &self,
-        registry: &Registry,
-        make: &mut dyn FnMut(Cursor) -> Arc<Subscriber>,
-        last_event_id: Option<&str>,
-    ) -> Attached;
-
-    /// Events and bytes held in history.
-    fn history(&self) -> (usize, usize);
+/// The frame of a stored signal change, from its name and its
+/// [`SignalRecord::data`] (for a backend that stores only those).
+pub fn signal_frame(id: &EventId, name: &Topic, data: &str) -> Result<Bytes, crate::SignalError> {
+    Ok(crate::feed::with_id(id, &crate::signal::body(name, data)?))
 }
 
-/// What a new subscriber gets before live events.
+/// A boxed future, as the backend's methods return.
+pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// Why a backend could not do what was asked.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum BackendError {
+    /// The backend cannot be reached now (a lost connection); retrying later
+    /// may succeed. Nothing was stored.
+    #[error("the backend is unavailable: {0}")]
+    Unavailable(String),
+    /// The backend answered something it should not have.
+    #[error("backend error: {0}")]
+    Other(String),
+}
+
+/// An event for a backend to append: its topics and its frame without an id
+/// (the backend assigns the id; the feed writes it in front of the frame).
+#[derive(Clone, Debug)]
+pub struct Record {
+    /// The topics it is published to.
+    pub topics: Vec<Topic>,
+    /// The encoded event, without an `id:` line.
+    pub body: Bytes,
+    /// Set when the event is a change of a signal.
+    pub signal: Option<SignalRecord>,
+}
+
+/// The signal side of a [`Record`].
+#[derive(Clone, Debug)]
+pub struct SignalRecord {
+    /// The signal's name (its topic and event type).
+    pub name: Topic,
+    /// Its version after this change.
+    pub version: u64,
+    /// The event's JSON data: `{"v": V, "snapshot": VALUE}` or
+    /// `{"v": V, "patch": [...]}` (see [`signal`](crate::signal)). A backend
+    /// that stores this instead of `body` rebuilds the event from it with
+    /// [`Feed::deliver_signal`].
+    pub data: String,
+    /// The value after this change.
+    pub value: Arc<Value>,
+}
+
+/// What a resuming subscriber gets before its live events.
 #[derive(Debug)]
-pub(crate) enum Replay {
-    /// Nothing: it did not ask to resume.
-    Fresh,
-    /// The frames it missed, in order.
+pub enum Replay {
+    /// The frames it missed, in order (possibly none).
     Resumed(Vec<Bytes>),
-    /// A reset: the resume could not be honoured.
+    /// The resume cannot be honoured; the subscriber gets a reset event.
     Reset(ResetReason),
+}
+
+/// The outcome of [`Backend::create_signal`].
+#[derive(Debug)]
+pub enum Created {
+    /// The signal was created at version 0; its snapshot event has this id.
+    Created(EventId),
+    /// A signal of this name exists: its version and value.
+    Exists(u64, Arc<Value>),
+}
+
+/// The outcome of [`Backend::change_signal`].
+#[derive(Debug)]
+pub enum Changed {
+    /// The change is stored; its event has this id.
+    Changed(EventId),
+    /// The signal is not at the expected version: here are its version and
+    /// value, to compute the change again from.
+    Conflict(u64, Arc<Value>),
+    /// There is no such signal.
+    NotFound,
+}
+
+/// A backend's state, as `/healthz` reports it.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct Health {
+    /// The backend's kind: `memory`, `redis`.
+    pub kind: &'static str,
+    /// Whether it works now.
+    pub ok: bool,
+    /// What it is doing: `ok`, or for example `reconnecting`.
+    pub state: String,
+}
+
+/// Where events are ordered and kept; see the [module docs](self).
+///
+/// Every method that talks to the outside world returns a [`BoxFuture`], so
+/// that the trait stays object-safe (`Arc<dyn Backend>`).
+pub trait Backend: Send + Sync + std::fmt::Debug + 'static {
+    /// Called once, when the hub is built: from now on the backend hands
+    /// every event, in its one order, to `feed` (first calling
+    /// [`Feed::start_at`] if it starts after earlier events).
+    fn start(&self, feed: Feed);
+
+    /// Appends an event and returns its id. It reaches this node's
+    /// subscribers through the feed (before or after this returns).
+    fn append(&self, record: Record) -> BoxFuture<'_, Result<EventId, BackendError>>;
+
+    /// Where `id` stands in the order, if it is an id this backend gives
+    /// (whether or not it is still in history).
+    fn position_of(&self, id: &str) -> Option<Position>;
+
+    /// What a subscriber that saw `last_event_id` missed up to `until` (its
+    /// live events start after `until`): the frames, with ids, of the events
+    /// in between for which `wants` holds, or the reason it cannot be told.
+    fn replay<'a>(
+        &'a self,
+        last_event_id: &'a str,
+        until: Position,
+        wants: &'a (dyn Fn(&[Topic]) -> bool + Send + Sync),
+    ) -> BoxFuture<'a, Result<Replay, BackendError>>;
+
+    /// Creates a signal with `record`'s value at version 0 and appends
+    /// `record` (its snapshot event), unless a signal of that name exists.
+    fn create_signal(&self, record: Record) -> BoxFuture<'_, Result<Created, BackendError>>;
+
+    /// Sets a signal to `record`'s value and version, and appends `record`
+    /// (its patch event), if and only if it is at version `expected`, in one
+    /// atomic step.
+    fn change_signal(
+        &self,
+        expected: u64,
+        record: Record,
+    ) -> BoxFuture<'_, Result<Changed, BackendError>>;
+
+    /// A signal's version and value as stored, if it exists.
+    fn signal<'a>(
+        &'a self,
+        name: &'a Topic,
+    ) -> BoxFuture<'a, Result<Option<(u64, Arc<Value>)>, BackendError>>;
+
+    /// Events and bytes held in history, when the backend knows cheaply.
+    fn history(&self) -> (usize, usize);
+
+    /// Whether the backend works now.
+    fn health(&self) -> Health;
 }

@@ -2,6 +2,7 @@
 
 use ssehub_core::EventError;
 
+use crate::backend::BackendError;
 use crate::topic::TopicError;
 
 /// Why an event was not published.
@@ -17,6 +18,9 @@ pub enum PublishError {
     /// The event could not carry the id the hub assigned.
     #[error(transparent)]
     Event(#[from] EventError),
+    /// The backend could not store it (see [`BackendError::Unavailable`]).
+    #[error(transparent)]
+    Backend(#[from] BackendError),
 }
 
 /// Why a subscription was not made.
@@ -29,4 +33,8 @@ pub enum SubscribeError {
     /// The hub has shut down.
     #[error("the hub has shut down")]
     ShutDown,
+    /// The backend could not tell what to replay (see
+    /// [`BackendError::Unavailable`]); the client should retry later.
+    #[error(transparent)]
+    Backend(#[from] BackendError),
 }

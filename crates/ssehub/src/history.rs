@@ -71,8 +71,9 @@ impl History {
         }
     }
 
-    /// The frames of events after `seq` on a topic `wants` accepts, in order.
-    pub(crate) fn after(&self, seq: u64, wants: impl Fn(&Topic) -> bool) -> After {
+    /// The frames of events after `seq` up to `until` whose topics `wants`
+    /// accepts, in order.
+    pub(crate) fn after(&self, seq: u64, until: u64, wants: impl Fn(&[Topic]) -> bool) -> After {
         if seq > self.head {
             return After::Future;
         }
@@ -86,7 +87,8 @@ impl History {
             .entries
             .iter()
             .skip(skip)
-            .filter(|e| e.topics.iter().any(&wants))
+            .take_while(|e| e.seq <= until)
+            .filter(|e| wants(&e.topics))
             .map(|e| e.frame.clone())
             .collect();
         After::Complete(frames)
@@ -122,16 +124,16 @@ mod tests {
 
     #[test]
     fn bounded_by_count_and_bytes() {
-        let a = |t: &Topic| t.as_str() == "a";
+        let a = |t: &[Topic]| t[0].as_str() == "a";
         let mut h = History::new(3, 1000);
         for seq in 1..=5 {
             h.push(entry(seq, "a", 10));
         }
         assert_eq!(h.len(), 3);
-        assert_eq!(count(h.after(2, a)), Some(3));
-        assert!(matches!(h.after(1, a), After::Gone));
-        assert!(matches!(h.after(6, a), After::Future));
-        assert_eq!(count(h.after(5, a)), Some(0));
+        assert_eq!(count(h.after(2, 5, a)), Some(3));
+        assert!(matches!(h.after(1, 5, a), After::Gone));
+        assert!(matches!(h.after(6, 5, a), After::Future));
+        assert_eq!(count(h.after(5, 5, a)), Some(0));
 
         let mut h = History::new(100, 25);
         for seq in 1..=5 {
@@ -147,8 +149,8 @@ mod tests {
         h.push(entry(1, "a", 1));
         h.push(entry(2, "b", 1));
         h.push(entry(3, "a", 1));
-        assert_eq!(count(h.after(0, |t| t.as_str() == "a")), Some(2));
-        assert_eq!(count(h.after(0, |t| t.as_str() == "c")), Some(0));
+        assert_eq!(count(h.after(0, 3, |t| t[0].as_str() == "a")), Some(2));
+        assert_eq!(count(h.after(0, 2, |t| t[0].as_str() == "c")), Some(0));
     }
 
     #[test]
@@ -156,7 +158,7 @@ mod tests {
         let mut h = History::new(0, 1000);
         h.push(entry(1, "a", 1));
         assert_eq!(h.len(), 0);
-        assert_eq!(count(h.after(1, |_| true)), Some(0));
-        assert!(matches!(h.after(0, |_| true), After::Gone));
+        assert_eq!(count(h.after(1, 1, |_| true)), Some(0));
+        assert!(matches!(h.after(0, 1, |_| true), After::Gone));
     }
 }

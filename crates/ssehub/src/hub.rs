@@ -8,13 +8,13 @@ use std::time::Duration;
 use bytes::Bytes;
 use ssehub_core::Event;
 
-use crate::backend::{Backend, Replay};
+use crate::backend::{Backend, Health, Memory, Record, Replay};
 use crate::control;
 use crate::error::{PublishError, SubscribeError};
+use crate::feed::Feed;
 use crate::id::EventId;
-use crate::memory::Memory;
 use crate::registry::Registry;
-use crate::signal::{self, Signal, SignalError, Slot};
+use crate::signal::{self, Signal, SignalError};
 use crate::subscriber::{End, LagPolicy, OnLag, Subscriber};
 use crate::subscription::{Resume, Subscription};
 use crate::topic::{IntoTopics, Topic, TopicError};
@@ -45,8 +45,9 @@ pub struct Hub {
 
 #[derive(Debug)]
 pub(crate) struct HubInner {
-    pub(crate) registry: Registry,
-    backend: Box<dyn Backend>,
+    pub(crate) registry: Arc<Registry>,
+    backend: Arc<dyn Backend>,
+    feed: Feed,
     config: HubBuilder,
     retry_frame: Option<Bytes>,
     keepalive_started: AtomicBool,
@@ -54,7 +55,9 @@ pub(crate) struct HubInner {
     published: AtomicU64,
     resumes: AtomicU64,
     resets: AtomicU64,
-    signals: Mutex<HashMap<Topic, Arc<Slot>>>,
+    /// One lock per signal, so that this node's changes of a signal go one
+    /// at a time (other nodes' changes are caught by the backend).
+    signal_locks: Mutex<HashMap<Topic, Arc<tokio::sync::Mutex<()>>>>,
 }
 
 /// Configures a [`Hub`]; see each setter for its default.
@@ -67,6 +70,7 @@ pub struct HubBuilder {
     retry: Option<Duration>,
     buffer_bytes: usize,
     lag_policy: LagPolicy,
+    backend: Option<Arc<dyn Backend>>,
 }
 
 impl Default for HubBuilder {
@@ -78,6 +82,7 @@ impl Default for HubBuilder {
             retry: Some(Duration::from_secs(2)),
             buffer_bytes: 256 << 10,
             lag_policy: LagPolicy::Disconnect,
+            backend: None,
         }
     }
 }
@@ -124,9 +129,27 @@ impl HubBuilder {
         self
     }
 
-    /// Builds the hub, on the embedded in-memory backend.
-    pub fn build(self) -> Hub {
-        let backend = Box::new(Memory::new(self.history_events, self.history_bytes));
+    /// Stores and orders events in `backend` instead of the embedded
+    /// in-memory [`Memory`] (then the history bounds above are the backend's
+    /// business). A backend serves one hub.
+    pub fn backend(mut self, backend: impl Backend) -> Self {
+        self.backend = Some(Arc::new(backend));
+        self
+    }
+
+    /// Builds the hub, on the embedded in-memory backend unless
+    /// [`HubBuilder::backend`] gave another.
+    pub fn build(mut self) -> Hub {
+        let backend: Arc<dyn Backend> = match self.backend.take() {
+            Some(backend) => backend,
+            None => Arc::new(Memory::new(self.history_events, self.history_bytes)),
+        };
+        let registry = Arc::new(Registry::default());
+        let feed = Feed::new(
+            registry.clone(),
+            EventId::new("").expect("an empty id is valid"),
+        );
+        backend.start(feed.clone());
         let retry_frame = self.retry.map(|retry| {
             Bytes::from(
                 Event::builder()
@@ -137,8 +160,9 @@ impl HubBuilder {
         });
         Hub {
             inner: Arc::new(HubInner {
-                registry: Registry::default(),
+                registry,
                 backend,
+                feed,
                 config: self,
                 retry_frame,
                 keepalive_started: AtomicBool::new(false),
@@ -146,7 +170,7 @@ impl HubBuilder {
                 published: AtomicU64::new(0),
                 resumes: AtomicU64::new(0),
                 resets: AtomicU64::new(0),
-                signals: Mutex::new(HashMap::new()),
+                signal_locks: Mutex::new(HashMap::new()),
             }),
         }
     }
@@ -275,30 +299,42 @@ impl Hub {
 
     /// Publishes `event` to `topics`; the hub assigns and returns its id
     /// (any id set on the event is replaced). The event is encoded once,
-    /// whatever the number of subscribers, and this never waits for them.
+    /// whatever the number of subscribers, and this never waits for them
+    /// (only, with a networked backend, for the backend to store it).
     pub async fn publish(
         &self,
         topics: impl IntoTopics,
         event: Event,
     ) -> Result<EventId, PublishError> {
-        self.publish_now(topics.into_topics()?, event)
-    }
-
-    /// Publishes without waiting (the in-memory backend never waits).
-    pub(crate) fn publish_now(
-        &self,
-        topics: Vec<Topic>,
-        event: Event,
-    ) -> Result<EventId, PublishError> {
+        let topics = topics.into_topics()?;
         if self.inner.closed.load(Ordering::Acquire) {
             return Err(PublishError::ShutDown);
         }
-        let id = self
-            .inner
-            .backend
-            .publish(&self.inner.registry, topics, event)?;
+        let record = Record {
+            topics,
+            body: event.without_id().encode(),
+            signal: None,
+        };
+        let id = self.inner.backend.append(record).await?;
         self.inner.published.fetch_add(1, Ordering::Relaxed);
         Ok(id)
+    }
+
+    pub(crate) fn backend(&self) -> &dyn Backend {
+        &*self.inner.backend
+    }
+
+    pub(crate) fn feed(&self) -> &Feed {
+        &self.inner.feed
+    }
+
+    pub(crate) fn signal_lock(&self, name: &Topic) -> Arc<tokio::sync::Mutex<()>> {
+        let mut locks = self
+            .inner
+            .signal_locks
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        locks.entry(name.clone()).or_default().clone()
     }
 
     /// The signal named `name`, created with `initial` if there is none (an
@@ -308,33 +344,29 @@ impl Hub {
     where
         T: serde::Serialize + serde::de::DeserializeOwned,
     {
-        let slot = self.slot_or_create(name, || serde_json::to_value(initial))?;
-        Ok(Signal::new(self.clone(), slot))
-    }
-
-    fn slot(&self, name: &str) -> Option<Arc<Slot>> {
-        let signals = self.inner.signals.lock().unwrap_or_else(|e| e.into_inner());
-        signals.get(name).cloned()
-    }
-
-    fn slot_or_create(
-        &self,
-        name: &str,
-        initial: impl FnOnce() -> Result<serde_json::Value, serde_json::Error>,
-    ) -> Result<Arc<Slot>, SignalError> {
         let topic = signal::check_name(name)?;
-        let mut signals = self.inner.signals.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(slot) = signals.get(&topic) {
-            return Ok(slot.clone());
+        if self.signal_value(name).await.is_none() {
+            self.check_open()?;
+            signal::create(self, &topic, serde_json::to_value(initial)?).await?;
         }
-        let slot = Arc::new(Slot::create(self, topic.clone(), initial()?)?);
-        signals.insert(topic, slot.clone());
-        Ok(slot)
+        Ok(Signal::new(self.clone(), topic))
+    }
+
+    fn check_open(&self) -> Result<(), PublishError> {
+        if self.inner.closed.load(Ordering::Acquire) {
+            return Err(PublishError::ShutDown);
+        }
+        Ok(())
     }
 
     /// A signal's version and value, if it exists (whatever its Rust type).
     pub async fn signal_value(&self, name: &str) -> Option<(u64, serde_json::Value)> {
-        Some(self.slot(name)?.get().await)
+        if let Some((v, value)) = self.inner.feed.signal(name) {
+            return Some((v, serde_json::Value::clone(&value)));
+        }
+        let topic = Topic::new(name).ok()?;
+        let (v, value) = self.inner.backend.signal(&topic).await.ok()??;
+        Some((v, serde_json::Value::clone(&value)))
     }
 
     /// Sets a signal to a JSON value, creating it (at version 0) if needed;
@@ -344,15 +376,16 @@ impl Hub {
         name: &str,
         value: serde_json::Value,
     ) -> Result<u64, SignalError> {
-        let mut created = false;
-        let slot = self.slot_or_create(name, || {
-            created = true;
-            Ok(value.clone())
-        })?;
-        if created {
-            return Ok(0);
+        let topic = signal::check_name(name)?;
+        self.check_open()?;
+        if self.signal_value(name).await.is_none() {
+            let version = signal::create(self, &topic, value.clone()).await?;
+            if version == 0 && self.signal_value(name).await.map(|(_, v)| v) == Some(value.clone())
+            {
+                return Ok(0);
+            }
         }
-        slot.replace(self, value).await
+        signal::change(self, &topic, |_| Ok(value.clone())).await
     }
 
     /// Applies RFC 6902 operations to a signal; returns its new version.
@@ -363,18 +396,26 @@ impl Hub {
         name: &str,
         ops: &[json_patch::PatchOperation],
     ) -> Result<u64, SignalError> {
-        let slot = self
-            .slot(name)
-            .ok_or_else(|| SignalError::NotFound(name.to_owned()))?;
-        slot.apply(self, ops).await
+        let topic = Topic::new(name).map_err(|_| SignalError::NotFound(name.to_owned()))?;
+        self.check_open()?;
+        signal::change(self, &topic, |value| {
+            let mut new = value.clone();
+            json_patch::patch(&mut new, ops)?;
+            Ok(new)
+        })
+        .await
     }
 
     /// The names of the signals, sorted.
     pub fn signal_names(&self) -> Vec<String> {
-        let signals = self.inner.signals.lock().unwrap_or_else(|e| e.into_inner());
-        let mut names: Vec<String> = signals.keys().map(|t| t.to_string()).collect();
+        let mut names = self.inner.feed.signal_names();
         names.sort();
         names
+    }
+
+    /// The backend's state (for a health check).
+    pub fn health(&self) -> Health {
+        self.inner.backend.health()
     }
 
     /// Subscribes to `topics`, resuming after `last_event_id` if given.
@@ -399,67 +440,56 @@ impl Hub {
             return Err(SubscribeError::ShutDown);
         }
         self.start_keepalive();
-        // Signals among the topics are held still while attaching, so that a
-        // snapshot and the first live patch agree on the version.
-        let mut slots: Vec<Arc<Slot>> = {
-            let signals = inner.signals.lock().unwrap_or_else(|e| e.into_inner());
-            topics
-                .iter()
-                .filter_map(|t| signals.get(t).cloned())
-                .collect()
-        };
-        slots.sort_by(|a, b| a.topic.cmp(&b.topic)); // one lock order
-        let mut held = Vec::with_capacity(slots.len());
-        for slot in &slots {
-            held.push(slot.state.lock().await);
-        }
         let policy = options.lag_policy.unwrap_or(inner.config.lag_policy);
         let id = inner.registry.next_id();
-        let mut topics = Some(topics);
-        let mut meta = options.meta;
-        let mut on_lag = options.on_lag;
-        let mut make = |head| {
+        let last_event_id = options.last_event_id.as_deref();
+        let floor = last_event_id.and_then(|l| inner.backend.position_of(l));
+        let make = |last| {
             Arc::new(Subscriber::new(
                 id,
-                topics.take().unwrap_or_default(),
+                topics,
                 policy,
                 inner.config.buffer_bytes,
-                head,
-                meta.take(),
-                on_lag.take(),
+                last,
+                options.meta,
+                options.on_lag,
             ))
         };
-        let last_event_id = options.last_event_id.as_deref();
-        let attached = inner
-            .backend
-            .attach(&inner.registry, &mut make, last_event_id);
+        let attached = inner.feed.attach(make, floor);
 
         let mut preface = VecDeque::new();
         preface.extend(inner.retry_frame.clone());
-        let resume = match attached.replay {
-            Replay::Fresh => Resume::Fresh,
-            Replay::Resumed(frames) => {
-                inner.resumes.fetch_add(1, Ordering::Relaxed);
-                let replayed = frames.len();
-                preface.extend(frames);
-                Resume::Resumed { replayed }
-            }
-            Replay::Reset(reason) => {
-                inner.resets.fetch_add(1, Ordering::Relaxed);
-                preface.push_back(control::reset_frame(
-                    reason,
-                    last_event_id.unwrap_or_default(),
-                    attached.head_id.as_str(),
-                ));
-                Resume::Reset(reason)
+        let resume = match last_event_id {
+            None => Resume::Fresh,
+            Some(last) => {
+                let sub = attached.sub.clone();
+                let wants = move |topics: &[Topic]| topics.iter().any(|t| sub.wants(t));
+                match inner.backend.replay(last, attached.position, &wants).await {
+                    Ok(Replay::Resumed(frames)) => {
+                        inner.resumes.fetch_add(1, Ordering::Relaxed);
+                        let replayed = frames.len();
+                        preface.extend(frames);
+                        Resume::Resumed { replayed }
+                    }
+                    Ok(Replay::Reset(reason)) => {
+                        inner.resets.fetch_add(1, Ordering::Relaxed);
+                        preface.push_back(control::reset_frame(
+                            reason,
+                            last,
+                            attached.head_id.as_str(),
+                        ));
+                        Resume::Reset(reason)
+                    }
+                    Err(e) => {
+                        inner.registry.unregister(&attached.sub);
+                        return Err(e.into());
+                    }
+                }
             }
         };
         if !matches!(resume, Resume::Resumed { .. }) {
-            for (slot, state) in slots.iter().zip(held.iter_mut()) {
-                preface.extend(state.snapshot_frame(&slot.topic, attached.head_id.as_str()));
-            }
+            preface.extend(attached.snapshots);
         }
-        drop(held);
         Ok(Subscription::new(
             inner.clone(),
             attached.sub,

@@ -12,6 +12,14 @@ use std::hash::{BuildHasher, Hasher};
 pub struct EventId(String);
 
 impl EventId {
+    /// Wraps an id a [`Backend`](crate::backend::Backend) assigned. It must
+    /// fit an `id:` line: no CR, LF or NUL.
+    pub fn new(id: impl Into<String>) -> Result<EventId, ssehub_core::EventError> {
+        let id = id.into();
+        ssehub_core::Event::data("").with_id(&id)?;
+        Ok(EventId(id))
+    }
+
     /// The id as sent on the wire.
     pub fn as_str(&self) -> &str {
         &self.0
@@ -30,9 +38,26 @@ impl From<EventId> for String {
     }
 }
 
-/// Position of an event in the hub's single publish order.
+/// Where an event stands in a backend's one order: events are delivered in
+/// increasing positions. The in-memory backend counts in `low`; Redis
+/// Streams put a stream id's milliseconds in `high` and its sequence in `low`.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub(crate) struct Cursor(pub(crate) u64);
+pub struct Position {
+    /// The more significant part.
+    pub high: u64,
+    /// The less significant part.
+    pub low: u64,
+}
+
+impl Position {
+    /// Before every event.
+    pub const ZERO: Position = Position { high: 0, low: 0 };
+
+    /// A position from its two parts.
+    pub const fn new(high: u64, low: u64) -> Position {
+        Position { high, low }
+    }
+}
 
 /// Turns sequence numbers into ids of one epoch, and back.
 #[derive(Clone, Copy, Debug)]

@@ -46,9 +46,10 @@
 #![deny(missing_docs)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
-mod backend;
+pub mod backend;
 pub mod control;
 mod error;
+mod feed;
 mod history;
 pub mod htmx;
 mod hub;
@@ -77,7 +78,7 @@ mod last_event_id;
 
 pub use error::{PublishError, SubscribeError};
 pub use hub::{ConnectionInfo, Hub, HubBuilder, Stats, SubscribeOptions};
-pub use id::EventId;
+pub use id::{EventId, Position};
 pub use json_patch;
 pub use signal::{Signal, SignalError};
 pub use ssehub_core::{Event, EventBuilder, EventError};

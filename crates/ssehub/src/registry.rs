@@ -7,7 +7,7 @@ use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use bytes::Bytes;
 use slab::Slab;
 
-use crate::id::Cursor;
+use crate::id::Position;
 use crate::subscriber::{Pushed, Subscriber};
 use crate::topic::{Topic, TopicPattern};
 
@@ -89,7 +89,7 @@ impl Registry {
 
     /// Queues one event's frame for every subscriber of any of its topics.
     /// Callers deliver in publish order, one event at a time.
-    pub(crate) fn deliver(&self, cursor: Cursor, topics: &[Topic], frame: &Bytes) {
+    pub(crate) fn deliver(&self, cursor: Position, topics: &[Topic], frame: &Bytes) {
         let maps = self.read();
         let mut delivered = 0;
         let mut lagged = Vec::new();

@@ -11,6 +11,7 @@
 
 use std::marker::PhantomData;
 use std::sync::Arc;
+use std::time::Duration;
 
 use bytes::Bytes;
 use serde::de::DeserializeOwned;
@@ -18,6 +19,7 @@ use serde::Serialize;
 use serde_json::Value;
 use ssehub_core::Event;
 
+use crate::backend::{Changed, Created, Record, SignalRecord};
 use crate::error::PublishError;
 use crate::hub::Hub;
 use crate::topic::Topic;
@@ -63,40 +65,43 @@ struct PatchData<'a> {
     patch: &'a json_patch::Patch,
 }
 
-/// A signal's state on the hub, whatever its Rust type.
-#[derive(Debug)]
-pub(crate) struct Slot {
-    pub(crate) topic: Topic,
-    /// Held while a change is published, so versions and events agree in
-    /// order; subscribers hold it while they attach (see `Hub::subscribe_with`).
-    pub(crate) state: tokio::sync::Mutex<SlotState>,
+/// A signal event's data, as read back from a backend.
+#[derive(serde::Deserialize)]
+pub(crate) struct SignalData {
+    pub(crate) v: u64,
+    pub(crate) snapshot: Option<Value>,
+    pub(crate) patch: Option<json_patch::Patch>,
 }
 
-#[derive(Debug)]
-pub(crate) struct SlotState {
-    version: u64,
-    value: Value,
-    /// The snapshot event of `version`, encoded once, without an id.
-    snapshot: Option<Event>,
-}
-
-impl SlotState {
-    /// The snapshot frame, stamped with `id`.
-    pub(crate) fn snapshot_frame(&mut self, topic: &Topic, id: &str) -> Option<Bytes> {
-        if self.snapshot.is_none() {
-            self.snapshot = snapshot_event(topic, self.version, &self.value).ok();
-        }
-        let event = self.snapshot.clone()?;
-        event.with_id(id).ok().map(Bytes::from)
-    }
-}
-
-fn snapshot_event(topic: &Topic, v: u64, value: &Value) -> Result<Event, SignalError> {
+/// A signal's event without an id: type `name`, data `data`.
+pub(crate) fn body(name: &Topic, data: &str) -> Result<Bytes, SignalError> {
     Ok(Event::builder()
-        .event(topic.as_str())
-        .json_data(&SnapshotData { v, snapshot: value })
+        .event(name.as_str())
+        .data(data)
         .build()
-        .map_err(PublishError::Event)?)
+        .map_err(PublishError::Event)?
+        .encode())
+}
+
+/// A signal's snapshot event without an id.
+pub(crate) fn snapshot_body(name: &Topic, v: u64, value: &Value) -> Result<Bytes, SignalError> {
+    body(
+        name,
+        &serde_json::to_string(&SnapshotData { v, snapshot: value })?,
+    )
+}
+
+fn record(name: &Topic, version: u64, data: String, value: Value) -> Result<Record, SignalError> {
+    Ok(Record {
+        topics: vec![name.clone()],
+        body: body(name, &data)?,
+        signal: Some(SignalRecord {
+            name: name.clone(),
+            version,
+            data,
+            value: Arc::new(value),
+        }),
+    })
 }
 
 pub(crate) fn check_name(name: &str) -> Result<Topic, SignalError> {
@@ -106,65 +111,73 @@ pub(crate) fn check_name(name: &str) -> Result<Topic, SignalError> {
     Topic::new(name).map_err(|_| SignalError::InvalidName(name.to_owned()))
 }
 
-impl Slot {
-    /// Creates a signal and publishes its first snapshot (version 0).
-    pub(crate) fn create(hub: &Hub, topic: Topic, value: Value) -> Result<Slot, SignalError> {
-        let event = snapshot_event(&topic, 0, &value)?;
-        hub.publish_now(vec![topic.clone()], event.clone())?;
-        Ok(Slot {
-            topic,
-            state: tokio::sync::Mutex::new(SlotState {
-                version: 0,
-                value,
-                snapshot: Some(event),
-            }),
-        })
-    }
+/// How long a change waits to be seen by this node's own subscribers (and
+/// `get`) before it returns anyway; the change is stored either way.
+const SEEN_WITHIN: Duration = Duration::from_secs(5);
 
-    /// Replaces the value: diffs once, publishes the patch, bumps the version.
-    pub(crate) async fn replace(&self, hub: &Hub, new: Value) -> Result<u64, SignalError> {
-        let mut state = self.state.lock().await;
-        self.replace_locked(hub, &mut state, new)
-    }
+/// Creates a signal at version 0 with `value` unless it exists; returns its
+/// version.
+pub(crate) async fn create(hub: &Hub, name: &Topic, value: Value) -> Result<u64, SignalError> {
+    let data = serde_json::to_string(&SnapshotData {
+        v: 0,
+        snapshot: &value,
+    })?;
+    let record = record(name, 0, data, value)?;
+    let version = match hub
+        .backend()
+        .create_signal(record)
+        .await
+        .map_err(PublishError::from)?
+    {
+        Created::Created(_) => 0,
+        Created::Exists(version, _) => version,
+    };
+    hub.feed().wait_for_signal(name, version, SEEN_WITHIN).await;
+    Ok(version)
+}
 
-    /// Applies RFC 6902 operations to the value, then as [`Slot::replace`].
-    pub(crate) async fn apply(
-        &self,
-        hub: &Hub,
-        ops: &[json_patch::PatchOperation],
-    ) -> Result<u64, SignalError> {
-        let mut state = self.state.lock().await;
-        let mut new = state.value.clone();
-        json_patch::patch(&mut new, ops)?;
-        self.replace_locked(hub, &mut state, new)
-    }
-
-    fn replace_locked(
-        &self,
-        hub: &Hub,
-        state: &mut SlotState,
-        new: Value,
-    ) -> Result<u64, SignalError> {
-        let patch = json_patch::diff(&state.value, &new);
+/// Changes a signal to what `f` makes of its value: diffs once, appends the
+/// patch if the signal is still at the version `f` saw (else `f` runs again
+/// on the newer value), and waits until this node has seen it.
+pub(crate) async fn change(
+    hub: &Hub,
+    name: &Topic,
+    mut f: impl FnMut(&Value) -> Result<Value, SignalError>,
+) -> Result<u64, SignalError> {
+    let lock = hub.signal_lock(name);
+    let _serialized = lock.lock().await;
+    let current = match hub.feed().signal(name.as_str()) {
+        Some(current) => Some(current),
+        None => hub
+            .backend()
+            .signal(name)
+            .await
+            .map_err(PublishError::from)?,
+    };
+    let (mut version, mut value) =
+        current.ok_or_else(|| SignalError::NotFound(name.to_string()))?;
+    loop {
+        let new = f(&value)?;
+        let patch = json_patch::diff(&value, &new);
         if patch.0.is_empty() {
-            return Ok(state.version);
+            return Ok(version);
         }
-        let v = state.version + 1;
-        let event = Event::builder()
-            .event(self.topic.as_str())
-            .json_data(&PatchData { v, patch: &patch })
-            .build()
-            .map_err(PublishError::Event)?;
-        hub.publish_now(vec![self.topic.clone()], event)?;
-        state.version = v;
-        state.value = new;
-        state.snapshot = None;
-        Ok(v)
-    }
-
-    pub(crate) async fn get(&self) -> (u64, Value) {
-        let state = self.state.lock().await;
-        (state.version, state.value.clone())
+        let v = version + 1;
+        let data = serde_json::to_string(&PatchData { v, patch: &patch })?;
+        let record = record(name, v, data, new)?;
+        match hub
+            .backend()
+            .change_signal(version, record)
+            .await
+            .map_err(PublishError::from)?
+        {
+            Changed::Changed(_) => {
+                hub.feed().wait_for_signal(name, v, SEEN_WITHIN).await;
+                return Ok(v);
+            }
+            Changed::Conflict(v, now) => (version, value) = (v, now),
+            Changed::NotFound => return Err(SignalError::NotFound(name.to_string())),
+        }
     }
 }
 
@@ -184,7 +197,7 @@ impl Slot {
 #[derive(Debug)]
 pub struct Signal<T> {
     hub: Hub,
-    slot: Arc<Slot>,
+    name: Topic,
     _type: PhantomData<fn() -> T>,
 }
 
@@ -192,50 +205,65 @@ impl<T> Clone for Signal<T> {
     fn clone(&self) -> Self {
         Signal {
             hub: self.hub.clone(),
-            slot: self.slot.clone(),
+            name: self.name.clone(),
             _type: PhantomData,
         }
     }
 }
 
 impl<T: Serialize + DeserializeOwned> Signal<T> {
-    pub(crate) fn new(hub: Hub, slot: Arc<Slot>) -> Self {
+    pub(crate) fn new(hub: Hub, name: Topic) -> Self {
         Signal {
             hub,
-            slot,
+            name,
             _type: PhantomData,
         }
     }
 
     /// The signal's name (its topic and event type).
     pub fn name(&self) -> &str {
-        self.slot.topic.as_str()
+        self.name.as_str()
     }
 
     /// Sets the value; subscribers get the difference as one patch. Returns
     /// the version (unchanged when the value is).
     pub async fn set(&self, value: T) -> Result<u64, SignalError> {
         let value = serde_json::to_value(value)?;
-        self.slot.replace(&self.hub, value).await
+        change(&self.hub, &self.name, |_| Ok(value.clone())).await
     }
 
-    /// Changes the value in place.
-    pub async fn update(&self, f: impl FnOnce(&mut T)) -> Result<u64, SignalError> {
-        let mut state = self.slot.state.lock().await;
-        let mut value = T::deserialize(&state.value)?;
-        f(&mut value);
-        let new = serde_json::to_value(value)?;
-        self.slot.replace_locked(&self.hub, &mut state, new)
+    /// Changes the value in place. With a shared backend another node may
+    /// change the signal at the same moment: then `f` runs again on the
+    /// newer value, hence `FnMut`.
+    pub async fn update(&self, mut f: impl FnMut(&mut T)) -> Result<u64, SignalError> {
+        change(&self.hub, &self.name, |value| {
+            let mut typed = T::deserialize(value)?;
+            f(&mut typed);
+            Ok(serde_json::to_value(typed)?)
+        })
+        .await
     }
 
-    /// The current value.
+    /// The current value, as this node last saw it.
     pub async fn get(&self) -> Result<T, SignalError> {
-        let state = self.slot.state.lock().await;
-        Ok(T::deserialize(&state.value)?)
+        let (_, value) = self.current().await?;
+        Ok(T::deserialize(&*value)?)
     }
 
     /// The current version: 0 at creation, one more per change.
     pub async fn version(&self) -> u64 {
-        self.slot.state.lock().await.version
+        self.current().await.map_or(0, |(v, _)| v)
+    }
+
+    async fn current(&self) -> Result<(u64, Arc<Value>), SignalError> {
+        if let Some(current) = self.hub.feed().signal(self.name.as_str()) {
+            return Ok(current);
+        }
+        self.hub
+            .backend()
+            .signal(&self.name)
+            .await
+            .map_err(PublishError::from)?
+            .ok_or_else(|| SignalError::NotFound(self.name.to_string()))
     }
 }

@@ -8,7 +8,7 @@ use std::task::Waker;
 use bytes::Bytes;
 
 use crate::control;
-use crate::id::Cursor;
+use crate::id::Position;
 use crate::topic::{Topic, TopicPattern};
 
 /// What a subscriber that falls behind gets.
@@ -42,7 +42,7 @@ pub(crate) struct State {
     queue: VecDeque<Bytes>,
     bytes: usize,
     /// The newest event queued: an event on two of our topics comes once.
-    last: Cursor,
+    last: Position,
     waker: Option<Waker>,
     pub(crate) end: Option<End>,
     /// Nothing was queued since the last keep-alive tick.
@@ -102,7 +102,7 @@ impl Subscriber {
         topics: Box<[Topic]>,
         policy: LagPolicy,
         max_bytes: usize,
-        last: Cursor,
+        last: Position,
         meta: Option<serde_json::Value>,
         on_lag: Option<OnLag>,
     ) -> Subscriber {
@@ -138,7 +138,7 @@ impl Subscriber {
     }
 
     /// Queues the frame of event `cursor`, applying the lag policy.
-    pub(crate) fn push(&self, cursor: Cursor, frame: &Bytes) -> Pushed {
+    pub(crate) fn push(&self, cursor: Position, frame: &Bytes) -> Pushed {
         let mut s = self.lock();
         if s.end.is_some() || cursor <= s.last {
             return Pushed::Ignored;

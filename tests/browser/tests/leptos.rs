@@ -317,7 +317,7 @@ async fn signals_share_one_event_source_and_a_late_one_reopens_it() -> anyhow::R
         }
     }
     async fn push_c(State(f): State<Arc<Fixture>>, Path(text): Path<String>) -> Response {
-        match f.c.update(|c| c.push(text)).await {
+        match f.c.update(|c| c.push(text.clone())).await {
             Ok(_) => "ok".into_response(),
             Err(e) => (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()).into_response(),
         }

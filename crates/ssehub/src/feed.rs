@@ -1,0 +1,289 @@
+//! The feed: where a backend hands this node its events, in order, and where
+//! the node keeps what it has seen (its position, the signals' values).
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use bytes::{BufMut, Bytes, BytesMut};
+use serde_json::Value;
+
+use crate::backend::Record;
+use crate::id::{EventId, Position};
+use crate::registry::Registry;
+use crate::signal::{self, SignalData};
+use crate::subscriber::Subscriber;
+use crate::topic::Topic;
+
+/// A backend's handle on one node's fan-out (see [`Backend`](crate::backend::Backend)).
+///
+/// Events must be delivered in increasing [`Position`]s; one at or before
+/// the newest delivered is ignored (so a reader may re-read after a
+/// reconnection without sending anything twice).
+#[derive(Clone, Debug)]
+pub struct Feed {
+    pub(crate) inner: Arc<FeedInner>,
+}
+
+#[derive(Debug)]
+pub(crate) struct FeedInner {
+    pub(crate) registry: Arc<Registry>,
+    state: Mutex<State>,
+    /// Woken after each signal change is delivered.
+    signal_changed: tokio::sync::Notify,
+}
+
+#[derive(Debug)]
+struct State {
+    position: Position,
+    head_id: EventId,
+    signals: HashMap<Topic, Cached>,
+}
+
+/// A signal's value as of the feed's position.
+#[derive(Debug)]
+pub(crate) struct Cached {
+    pub(crate) version: u64,
+    pub(crate) value: Arc<Value>,
+    /// The snapshot event of `version`, without an id, encoded when first asked.
+    snapshot: Option<Bytes>,
+}
+
+/// What attaching a subscriber to the feed gives.
+#[derive(Debug)]
+pub(crate) struct Attached {
+    pub(crate) sub: Arc<Subscriber>,
+    /// Live events start after this.
+    pub(crate) position: Position,
+    /// The id of the newest event delivered.
+    pub(crate) head_id: EventId,
+    /// Snapshot frames of the signals among the subscriber's topics.
+    pub(crate) snapshots: Vec<Bytes>,
+}
+
+/// `id: {id}\n` in front of a frame without one.
+pub(crate) fn with_id(id: &EventId, body: &[u8]) -> Bytes {
+    let id = id.as_str().as_bytes();
+    let mut buf = BytesMut::with_capacity(5 + id.len() + body.len());
+    buf.put_slice(b"id: ");
+    buf.put_slice(id);
+    buf.put_u8(b'\n');
+    buf.put_slice(body);
+    buf.freeze()
+}
+
+impl Feed {
+    pub(crate) fn new(registry: Arc<Registry>, head_id: EventId) -> Feed {
+        Feed {
+            inner: Arc::new(FeedInner {
+                registry,
+                state: Mutex::new(State {
+                    position: Position::ZERO,
+                    head_id,
+                    signals: HashMap::new(),
+                }),
+                signal_changed: tokio::sync::Notify::new(),
+            }),
+        }
+    }
+
+    fn state(&self) -> MutexGuard<'_, State> {
+        self.inner.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Sets where the feed starts, before any delivery: the position and id
+    /// of the newest event stored, and the signals' versions and values as
+    /// of that event.
+    pub fn start_at(
+        &self,
+        position: Position,
+        head_id: EventId,
+        signals: impl IntoIterator<Item = (Topic, u64, Value)>,
+    ) {
+        let mut state = self.state();
+        state.position = position;
+        state.head_id = head_id;
+        state.signals = signals
+            .into_iter()
+            .map(|(name, version, value)| {
+                let cached = Cached {
+                    version,
+                    value: Arc::new(value),
+                    snapshot: None,
+                };
+                (name, cached)
+            })
+            .collect();
+    }
+
+    /// The position of the newest event delivered.
+    pub fn position(&self) -> Position {
+        self.state().position
+    }
+
+    /// Delivers an event: `body` is its frame without an id.
+    pub fn deliver(&self, position: Position, id: &EventId, topics: &[Topic], body: &[u8]) {
+        let frame = with_id(id, body);
+        let mut state = self.state();
+        if position <= state.position {
+            return;
+        }
+        state.position = position;
+        state.head_id = id.clone();
+        self.inner.registry.deliver(position, topics, &frame);
+    }
+
+    /// Delivers a signal's event from its name and JSON data (what
+    /// [`SignalRecord::data`](crate::backend::SignalRecord::data) holds),
+    /// and keeps the signal's new value.
+    pub fn deliver_signal(&self, position: Position, id: &EventId, name: &Topic, data: &str) {
+        let Ok(body) = signal::body(name, data) else {
+            return;
+        };
+        let parsed: Result<SignalData, _> = serde_json::from_str(data);
+        let mut state = self.state();
+        if position <= state.position {
+            return;
+        }
+        let cached = match parsed {
+            Ok(SignalData {
+                v,
+                snapshot: Some(value),
+                ..
+            }) => Some(Cached {
+                version: v,
+                value: Arc::new(value),
+                snapshot: None,
+            }),
+            Ok(SignalData {
+                v,
+                patch: Some(ops),
+                ..
+            }) => match state.signals.get(name) {
+                Some(old) if old.version + 1 == v => {
+                    let mut value = Value::clone(&old.value);
+                    json_patch::patch(&mut value, &ops).ok().map(|()| Cached {
+                        version: v,
+                        value: Arc::new(value),
+                        snapshot: None,
+                    })
+                }
+                // Already seen (a version read at start).
+                Some(old) if old.version >= v => None,
+                _ => {
+                    // A change this node cannot apply (history trimmed past
+                    // it): forget the value rather than serve a wrong one.
+                    state.signals.remove(name);
+                    None
+                }
+            },
+            _ => None,
+        };
+        if let Some(cached) = cached {
+            state.signals.insert(name.clone(), cached);
+        }
+        state.position = position;
+        state.head_id = id.clone();
+        let frame = with_id(id, &body);
+        self.inner
+            .registry
+            .deliver(position, std::slice::from_ref(name), &frame);
+        drop(state);
+        self.inner.signal_changed.notify_waiters();
+    }
+
+    /// Delivers a record as it was appended (the in-memory path: the new
+    /// value is at hand, nothing is parsed).
+    pub(crate) fn deliver_record(&self, position: Position, id: &EventId, record: &Record) {
+        let frame = with_id(id, &record.body);
+        let mut state = self.state();
+        if position <= state.position {
+            return;
+        }
+        state.position = position;
+        state.head_id = id.clone();
+        if let Some(sig) = &record.signal {
+            state.signals.insert(
+                sig.name.clone(),
+                Cached {
+                    version: sig.version,
+                    value: sig.value.clone(),
+                    snapshot: None,
+                },
+            );
+        }
+        self.inner
+            .registry
+            .deliver(position, &record.topics, &frame);
+        drop(state);
+        if record.signal.is_some() {
+            self.inner.signal_changed.notify_waiters();
+        }
+    }
+
+    /// Registers a subscriber at the feed's position; no delivery falls
+    /// between its snapshots and its first live event.
+    pub(crate) fn attach(
+        &self,
+        make: impl FnOnce(Position) -> Arc<Subscriber>,
+        floor: Option<Position>,
+    ) -> Attached {
+        let mut state = self.state();
+        let position = state.position;
+        // A client that saw events this node has not delivered yet (it was
+        // on another node) must not get them twice.
+        let sub = make(floor.map_or(position, |f| f.max(position)));
+        let head = state.head_id.clone();
+        let mut snapshots = Vec::new();
+        for topic in sub.topics.iter() {
+            if let Some(cached) = state.signals.get_mut(topic) {
+                if cached.snapshot.is_none() {
+                    cached.snapshot =
+                        signal::snapshot_body(topic, cached.version, &cached.value).ok();
+                }
+                if let Some(body) = &cached.snapshot {
+                    snapshots.push(with_id(&head, body));
+                }
+            }
+        }
+        self.inner.registry.register(sub.clone());
+        Attached {
+            sub,
+            position,
+            head_id: head,
+            snapshots,
+        }
+    }
+
+    /// A signal's version and value as this node last saw them.
+    pub(crate) fn signal(&self, name: &str) -> Option<(u64, Arc<Value>)> {
+        let state = self.state();
+        let cached = state.signals.get(name)?;
+        Some((cached.version, cached.value.clone()))
+    }
+
+    /// The names of the signals this node knows.
+    pub(crate) fn signal_names(&self) -> Vec<String> {
+        self.state().signals.keys().map(|t| t.to_string()).collect()
+    }
+
+    /// Waits (at most `limit`) until this node has seen version `version` of
+    /// signal `name`, so that a change is visible here once it returns.
+    pub(crate) async fn wait_for_signal(&self, name: &Topic, version: u64, limit: Duration) {
+        let wait = async {
+            loop {
+                let notified = self.inner.signal_changed.notified();
+                tokio::pin!(notified);
+                notified.as_mut().enable();
+                if self
+                    .signal(name.as_str())
+                    .is_some_and(|(v, _)| v >= version)
+                {
+                    return;
+                }
+                notified.await;
+            }
+        };
+        let _ = tokio::time::timeout(limit, wait).await;
+    }
+}
