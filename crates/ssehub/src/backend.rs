@@ -37,6 +37,9 @@ pub fn signal_frame(id: &EventId, name: &Topic, data: &str) -> Result<Bytes, cra
     Ok(crate::feed::with_id(id, &crate::signal::body(name, data)?))
 }
 
+/// A signal's version and value.
+pub type SignalState = (u64, Arc<Value>);
+
 /// A boxed future, as the backend's methods return.
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
@@ -167,7 +170,7 @@ pub trait Backend: Send + Sync + std::fmt::Debug + 'static {
     fn signal<'a>(
         &'a self,
         name: &'a Topic,
-    ) -> BoxFuture<'a, Result<Option<(u64, Arc<Value>)>, BackendError>>;
+    ) -> BoxFuture<'a, Result<Option<SignalState>, BackendError>>;
 
     /// Events and bytes held in history, when the backend knows cheaply.
     fn history(&self) -> (usize, usize);

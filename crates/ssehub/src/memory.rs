@@ -5,7 +5,9 @@ use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 
 use serde_json::Value;
 
-use crate::backend::{Backend, BackendError, BoxFuture, Changed, Created, Health, Record, Replay};
+use crate::backend::{
+    Backend, BackendError, BoxFuture, Changed, Created, Health, Record, Replay, SignalState,
+};
 use crate::control::ResetReason;
 use crate::feed::{self, Feed};
 use crate::history::{After, Entry, History};
@@ -147,7 +149,7 @@ impl Backend for Memory {
     fn signal<'a>(
         &'a self,
         name: &'a Topic,
-    ) -> BoxFuture<'a, Result<Option<(u64, Arc<Value>)>, BackendError>> {
+    ) -> BoxFuture<'a, Result<Option<SignalState>, BackendError>> {
         ready(Ok(self.log().signals.get(name).cloned()))
     }
 

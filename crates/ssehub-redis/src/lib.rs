@@ -1,0 +1,359 @@
+//! A Redis Streams backend for [`ssehub`]: hubs on several nodes that share
+//! one Redis act as one hub.
+//!
+//! ```no_run
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let backend = ssehub_redis::RedisBackend::builder("redis://127.0.0.1:6379/")
+//!     .prefix("myapp")
+//!     .max_len(10_000)
+//!     .connect()
+//!     .await?; // Redis unreachable: an error here
+//! let hub = ssehub::Hub::builder().backend(backend).build();
+//! hub.publish("news", ssehub::Event::data("on every node")).await?;
+//! # Ok(()) }
+//! ```
+//!
+//! # How
+//!
+//! - **Publishing** appends to one stream (`XADD {prefix}:events MAXLEN ~ N`):
+//!   one command per event, whatever the number of nodes and subscribers.
+//!   Event ids are the stream ids (`1764150000000-0`), so they agree on every
+//!   node, and a client may resume on any node.
+//! - **Delivery**: each node runs one reader (`XREAD BLOCK` on its own
+//!   connection) that hands each entry, in stream order, to the hub's local
+//!   fan-out (encoded once per node, shared by its subscribers).
+//! - **Resume** reads what a client missed from the stream (`XRANGE`), up to
+//!   where the node's live delivery starts; a client that saw events this
+//!   node has not read yet gets none of them twice.
+//! - **Signals**: values and versions live in two hashes
+//!   (`{prefix}:signal-values`, `{prefix}:signal-versions`); a change is one
+//!   Lua script that checks the version, stores the value and appends the
+//!   patch event atomically. Two nodes changing a signal at once: one wins,
+//!   the other recomputes its change on the new value. Values survive
+//!   restarts of every hub.
+//!
+//! # Guarantees and their limits
+//!
+//! - Every node delivers every event once, in stream order.
+//! - History is bounded by `MAXLEN ~` (Redis trims whole macro nodes, so a
+//!   few more than `max_len` entries may stay). A client whose last id was
+//!   trimmed gets an `ssehub-reset` (`history-gone`); an id this stream never
+//!   gave (say from before Redis lost its data) gets `unknown-id`.
+//! - A node whose reader falls further behind than `max_len` (a long Redis
+//!   outage with heavy publishing elsewhere) misses the trimmed entries; its
+//!   subscribers are not told. Keep `max_len` above what is published during
+//!   the longest outage you plan for.
+//! - Redis lost while running: publishes and signal changes fail with
+//!   [`BackendError::Unavailable`](ssehub::backend::BackendError) (`ssehub
+//!   serve` answers 503), resuming subscriptions fail the same way (`ssehub
+//!   serve` tells the client to retry), open streams stay open; the reader
+//!   reconnects with backoff and continues after the last entry it read, so
+//!   its subscribers catch up on everything published meanwhile.
+//! - What Redis keeps across its own restart is Redis's persistence
+//!   (`appendonly yes` keeps everything acknowledged).
+#![deny(missing_docs)]
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use ssehub::backend::{
+    Backend, BackendError, BoxFuture, Changed, Created, EventId, Feed, Health, Position, Record,
+    Replay, SignalState,
+};
+use ssehub::control::ResetReason;
+use ssehub::Topic;
+
+mod entry;
+mod reader;
+mod scripts;
+#[cfg(feature = "testing")]
+pub mod testing;
+
+use entry::{parse_id, Keys};
+
+/// Why the backend could not start.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The URL is not a Redis URL.
+    #[error("invalid Redis URL: {0}")]
+    Url(redis::RedisError),
+    /// Redis could not be reached or refused a command.
+    #[error("cannot reach Redis at {url}: {source}")]
+    Connect {
+        /// The URL (without password).
+        url: String,
+        /// What went wrong.
+        source: redis::RedisError,
+    },
+    /// Redis answered something unexpected.
+    #[error("unexpected answer from Redis: {0}")]
+    Protocol(String),
+}
+
+/// Configures a [`RedisBackend`].
+#[derive(Clone, Debug)]
+#[must_use = "a builder does nothing until `connect` is called"]
+pub struct RedisBackendBuilder {
+    url: String,
+    prefix: String,
+    max_len: usize,
+    block: Duration,
+}
+
+impl RedisBackendBuilder {
+    /// Prefix of the keys the backend uses (`{prefix}:events`, ...).
+    /// Default: `ssehub`. Hubs that should act as one use the same.
+    pub fn prefix(mut self, prefix: impl Into<String>) -> Self {
+        self.prefix = prefix.into();
+        self
+    }
+
+    /// History bound: most entries kept in the stream (approximately, as
+    /// `MAXLEN ~`). Default: 10,000.
+    pub fn max_len(mut self, n: usize) -> Self {
+        self.max_len = n.max(1);
+        self
+    }
+
+    /// Connects, and reads where the stream and the signals stand. Fails
+    /// when Redis cannot be reached.
+    pub async fn connect(self) -> Result<RedisBackend, Error> {
+        let client = redis::Client::open(self.url.as_str()).map_err(Error::Url)?;
+        let shown = redacted(&self.url);
+        let connect_error = |source| Error::Connect {
+            url: shown.clone(),
+            source,
+        };
+        let config = ConnectionManagerConfig::new()
+            .set_connection_timeout(Some(Duration::from_secs(2)))
+            .set_response_timeout(Some(Duration::from_secs(5)))
+            .set_number_of_retries(2)
+            .set_max_delay(Duration::from_millis(500));
+        let mut conn = ConnectionManager::new_with_config(client.clone(), config)
+            .await
+            .map_err(connect_error)?;
+        let keys = Keys::new(&self.prefix);
+        let start = entry::load_start(&mut conn, &keys)
+            .await
+            .map_err(connect_error)?;
+        Ok(RedisBackend {
+            shared: Arc::new(Shared {
+                client,
+                conn,
+                keys,
+                max_len: self.max_len,
+                block: self.block,
+                health: Mutex::new((true, "ok".into())),
+            }),
+            start: Mutex::new(Some(start)),
+            reader: Mutex::new(None),
+        })
+    }
+}
+
+/// The Redis Streams backend; see the [crate docs](crate).
+#[derive(Debug)]
+pub struct RedisBackend {
+    shared: Arc<Shared>,
+    /// Where the stream and the signals stood at connect, for `start`.
+    start: Mutex<Option<entry::Start>>,
+    reader: Mutex<Option<tokio::task::JoinHandle<()>>>,
+}
+
+#[derive(Debug)]
+struct Shared {
+    client: redis::Client,
+    conn: ConnectionManager,
+    keys: Keys,
+    max_len: usize,
+    block: Duration,
+    /// Whether the reader is connected, and what it is doing.
+    health: Mutex<(bool, String)>,
+}
+
+impl Shared {
+    fn set_health(&self, ok: bool, state: impl Into<String>) {
+        *self.health.lock().unwrap_or_else(|e| e.into_inner()) = (ok, state.into());
+    }
+}
+
+/// A URL with any password replaced by `***`.
+fn redacted(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => {
+            let userinfo = &url[scheme + 3..at];
+            match userinfo.split_once(':') {
+                Some((user, _)) => format!("{}{user}:***{}", &url[..scheme + 3], &url[at..]),
+                None => url.to_owned(),
+            }
+        }
+        _ => url.to_owned(),
+    }
+}
+
+fn unavailable(e: redis::RedisError) -> BackendError {
+    if e.is_io_error() || e.is_connection_dropped() || e.is_connection_refusal() || e.is_timeout() {
+        BackendError::Unavailable(e.to_string())
+    } else {
+        BackendError::Other(e.to_string())
+    }
+}
+
+impl RedisBackend {
+    /// Configures a backend on the Redis at `url`
+    /// (`redis://[:password@]host[:port][/db]`).
+    pub fn builder(url: impl Into<String>) -> RedisBackendBuilder {
+        RedisBackendBuilder {
+            url: url.into(),
+            prefix: "ssehub".into(),
+            max_len: 10_000,
+            block: Duration::from_secs(5),
+        }
+    }
+
+    /// Connects with the defaults of [`RedisBackend::builder`].
+    pub async fn connect(url: impl Into<String>) -> Result<RedisBackend, Error> {
+        RedisBackend::builder(url).connect().await
+    }
+
+    fn conn(&self) -> ConnectionManager {
+        self.shared.conn.clone()
+    }
+}
+
+impl Drop for RedisBackend {
+    fn drop(&mut self) {
+        if let Some(reader) = self.reader.lock().unwrap_or_else(|e| e.into_inner()).take() {
+            reader.abort();
+        }
+    }
+}
+
+impl Backend for RedisBackend {
+    fn start(&self, feed: Feed) {
+        let Some(start) = self.start.lock().unwrap_or_else(|e| e.into_inner()).take() else {
+            tracing::error!("a RedisBackend serves one hub; this one was started already");
+            return;
+        };
+        feed.start_at(start.position, start.head_id.clone(), start.signals);
+        match tokio::runtime::Handle::try_current() {
+            Ok(runtime) => {
+                let task = runtime.spawn(reader::run(self.shared.clone(), feed, start.last));
+                *self.reader.lock().unwrap_or_else(|e| e.into_inner()) = Some(task);
+            }
+            Err(_) => {
+                self.shared
+                    .set_health(false, "not started: build the hub inside a tokio runtime");
+            }
+        }
+    }
+
+    fn append(&self, record: Record) -> BoxFuture<'_, Result<EventId, BackendError>> {
+        Box::pin(async move {
+            let topics = entry::topics_json(&record.topics);
+            let mut conn = self.conn();
+            let id: String = redis::cmd("XADD")
+                .arg(&self.shared.keys.stream)
+                .arg("MAXLEN")
+                .arg("~")
+                .arg(self.shared.max_len)
+                .arg("*")
+                .arg("t")
+                .arg(topics)
+                .arg("b")
+                .arg(&record.body[..])
+                .query_async(&mut conn)
+                .await
+                .map_err(unavailable)?;
+            EventId::new(id).map_err(|e| BackendError::Other(e.to_string()))
+        })
+    }
+
+    fn position_of(&self, id: &str) -> Option<Position> {
+        parse_id(id)
+    }
+
+    fn replay<'a>(
+        &'a self,
+        last_event_id: &'a str,
+        until: Position,
+        wants: &'a (dyn Fn(&[Topic]) -> bool + Send + Sync),
+    ) -> BoxFuture<'a, Result<Replay, BackendError>> {
+        Box::pin(async move {
+            let Some(after) = parse_id(last_event_id) else {
+                return Ok(Replay::Reset(ResetReason::UnknownId));
+            };
+            let mut conn = self.conn();
+            entry::replay(&mut conn, &self.shared.keys, after, until, wants).await
+        })
+    }
+
+    fn create_signal(&self, record: Record) -> BoxFuture<'_, Result<Created, BackendError>> {
+        Box::pin(async move {
+            let mut conn = self.conn();
+            scripts::create(&mut conn, &self.shared.keys, self.shared.max_len, &record).await
+        })
+    }
+
+    fn change_signal(
+        &self,
+        expected: u64,
+        record: Record,
+    ) -> BoxFuture<'_, Result<Changed, BackendError>> {
+        Box::pin(async move {
+            let mut conn = self.conn();
+            scripts::change(
+                &mut conn,
+                &self.shared.keys,
+                self.shared.max_len,
+                expected,
+                &record,
+            )
+            .await
+        })
+    }
+
+    fn signal<'a>(
+        &'a self,
+        name: &'a Topic,
+    ) -> BoxFuture<'a, Result<Option<SignalState>, BackendError>> {
+        Box::pin(async move {
+            let mut conn = self.conn();
+            entry::signal(&mut conn, &self.shared.keys, name).await
+        })
+    }
+
+    fn history(&self) -> (usize, usize) {
+        // Counting would cost a round trip; `/healthz` must stay cheap.
+        (0, 0)
+    }
+
+    fn health(&self) -> Health {
+        let (ok, state) = self
+            .shared
+            .health
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        Health {
+            kind: "redis",
+            ok,
+            state,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::redacted;
+
+    #[test]
+    fn passwords_are_not_shown() {
+        assert_eq!(redacted("redis://:s3cret@h:1/0"), "redis://:***@h:1/0");
+        assert_eq!(redacted("redis://u:s3cret@h:1"), "redis://u:***@h:1");
+        assert_eq!(redacted("redis://h:1"), "redis://h:1");
+    }
+}
