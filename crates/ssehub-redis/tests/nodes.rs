@@ -167,8 +167,13 @@ async fn a_hub_survives_a_redis_restart_and_its_subscribers_catch_up() {
         matches!(err, PublishError::Backend(BackendError::Unavailable(_))),
         "{err:?}"
     );
-    // A resume needs Redis: refused, so that the client retries.
-    assert!(a.subscribe("t", Some("1-0")).await.is_err());
+    // A resume needs Redis: the client is told to retry soon.
+    let mut retry = a.subscribe("t", Some("1-0")).await.unwrap();
+    assert_eq!(retry.resume(), Resume::Unavailable);
+    assert_eq!(retry.next().await.unwrap(), "retry: 1000\n\n");
+    let comment = retry.next().await.unwrap();
+    assert!(comment.starts_with(b": cannot resume now"), "{comment:?}");
+    assert_eq!(retry.next().await, None);
 
     redis.restart().unwrap();
     // Another node publishes as soon as Redis is back, before this node's

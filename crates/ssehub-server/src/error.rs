@@ -4,6 +4,16 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 
+/// 503 for a backend that could not do it (Redis unreachable), with
+/// `Retry-After: 1`.
+pub(crate) fn backend_error(e: &ssehub::backend::BackendError) -> ApiError {
+    let code = match e {
+        ssehub::backend::BackendError::Unavailable(_) => "backend_unavailable",
+        _ => "backend_error",
+    };
+    ApiError::new(StatusCode::SERVICE_UNAVAILABLE, code, e.to_string()).retry_after(1)
+}
+
 /// A rejected request.
 #[derive(Debug)]
 pub struct ApiError {

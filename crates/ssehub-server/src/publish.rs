@@ -96,6 +96,7 @@ pub(crate) async fn publish(
                 e.to_string(),
             ),
             PublishError::Topic(e) => ApiError::bad_request("invalid_topic", e.to_string()),
+            PublishError::Backend(e) => crate::error::backend_error(&e),
             other => ApiError::bad_request("invalid_event", other.to_string()),
         })?;
     Ok(Json(serde_json::json!({ "id": id.as_str() })))

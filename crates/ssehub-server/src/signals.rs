@@ -102,6 +102,7 @@ fn signal_error(name: &str, e: SignalError) -> ApiError {
         }
         SignalError::Patch(_) => ApiError::new(StatusCode::CONFLICT, "patch_failed", e.to_string()),
         SignalError::InvalidName(_) => ApiError::bad_request("invalid_signal_name", e.to_string()),
+        SignalError::Publish(ssehub::PublishError::Backend(e)) => crate::error::backend_error(&e),
         SignalError::Publish(_) => ApiError::new(
             StatusCode::SERVICE_UNAVAILABLE,
             "shutting_down",

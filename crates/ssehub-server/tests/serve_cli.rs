@@ -1,31 +1,10 @@
 //! `ssehub serve` as a process: a TOML config under environment variables,
 //! JSON logs, and a clean exit on SIGTERM.
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 
-/// Starts `ssehub serve` and returns it with its address, read from its log.
-fn serve(args: &[&str], env: &[(&str, &str)]) -> (Child, String) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_ssehub"))
-        .arg("serve")
-        .args(args)
-        .envs(env.iter().copied())
-        .env_remove("RUST_LOG")
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
-    let addr = loop {
-        let line = lines.next().expect("a log line").unwrap();
-        let log: serde_json::Value = serde_json::from_str(&line).expect("JSON logs");
-        if let Some(addr) = log["fields"]["addr"].as_str() {
-            break addr.to_owned();
-        }
-    };
-    // Keep reading, so the server never blocks on a full pipe.
-    std::thread::spawn(move || lines.for_each(drop));
-    (child, addr)
-}
+mod common;
+use common::serve;
 
 fn terminate(mut child: Child) {
     let pid = child.id().to_string();

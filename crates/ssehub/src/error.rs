@@ -33,8 +33,4 @@ pub enum SubscribeError {
     /// The hub has shut down.
     #[error("the hub has shut down")]
     ShutDown,
-    /// The backend could not tell what to replay (see
-    /// [`BackendError::Unavailable`]); the client should retry later.
-    #[error(transparent)]
-    Backend(#[from] BackendError),
 }

@@ -19,6 +19,19 @@ use crate::subscriber::{End, LagPolicy, OnLag, Subscriber};
 use crate::subscription::{Resume, Subscription};
 use crate::topic::{IntoTopics, Topic, TopicError};
 
+/// How soon a client that could not resume (the backend was unavailable)
+/// is told to come back.
+const RETRY_UNAVAILABLE: Duration = Duration::from_secs(1);
+
+fn retry_hint(retry: Duration) -> Bytes {
+    Bytes::from(
+        Event::builder()
+            .retry(retry)
+            .build()
+            .expect("a retry field is always valid"),
+    )
+}
+
 /// A Server-Sent Events hub: topics, fan-out, resume, backpressure.
 ///
 /// Cheap to clone (a reference count); every clone is the same hub.
@@ -150,14 +163,7 @@ impl HubBuilder {
             EventId::new("").expect("an empty id is valid"),
         );
         backend.start(feed.clone());
-        let retry_frame = self.retry.map(|retry| {
-            Bytes::from(
-                Event::builder()
-                    .retry(retry)
-                    .build()
-                    .expect("a retry field is always valid"),
-            )
-        });
+        let retry_frame = self.retry.map(retry_hint);
         Hub {
             inner: Arc::new(HubInner {
                 registry,
@@ -481,8 +487,21 @@ impl Hub {
                         Resume::Reset(reason)
                     }
                     Err(e) => {
+                        // The client is told to come back: a short stream
+                        // with a retry hint, which `EventSource` follows
+                        // (an error status would make it give up).
                         inner.registry.unregister(&attached.sub);
-                        return Err(e.into());
+                        attached.sub.end(End::Shutdown);
+                        let preface = VecDeque::from([
+                            retry_hint(RETRY_UNAVAILABLE),
+                            ssehub_core::comment(&format!("cannot resume now: {e}")),
+                        ]);
+                        return Ok(Subscription::new(
+                            inner.clone(),
+                            attached.sub,
+                            preface,
+                            Resume::Unavailable,
+                        ));
                     }
                 }
             }

@@ -26,6 +26,10 @@ pub enum Resume {
     /// Its id could not be honoured: an [`ssehub-reset`](crate::control)
     /// event comes first.
     Reset(ResetReason),
+    /// The backend could not tell what was missed (Redis unreachable): the
+    /// stream is a `retry:` hint and a comment, then ends, so that the client
+    /// reconnects soon with the same `Last-Event-ID`.
+    Unavailable,
 }
 
 /// A subscription: a `Stream` of encoded frames (`Bytes`) to write to the

@@ -23,10 +23,19 @@ pub(crate) struct Args {
     /// Address to listen on. Without an authorization key, keep it on loopback.
     #[arg(long, env = "SSEHUB_LISTEN", default_value = "127.0.0.1:8080")]
     listen: SocketAddr,
-    /// Most events kept in history for resuming clients.
+    /// A Redis to share with other hubs (redis://[:PASSWORD@]HOST[:PORT][/DB]):
+    /// events go to a Redis stream, every hub on it delivers every event, and
+    /// clients resume on any of them. Without it, history is in memory.
+    #[arg(long, env = "SSEHUB_REDIS", value_name = "URL", hide_env_values = true)]
+    redis: Option<String>,
+    /// Prefix of the Redis keys; hubs that act as one use the same.
+    #[arg(long, env = "SSEHUB_REDIS_PREFIX", default_value = "ssehub")]
+    redis_prefix: String,
+    /// Most events kept in history for resuming clients (with --redis: the
+    /// stream's MAXLEN, approximate).
     #[arg(long, env = "SSEHUB_HISTORY_EVENTS", default_value_t = 10_000)]
     history_events: usize,
-    /// Most bytes kept in history (frames plus topic names).
+    /// Most bytes kept in history (frames plus topic names; in memory only).
     #[arg(long, env = "SSEHUB_HISTORY_BYTES", default_value_t = 16 << 20)]
     history_bytes: usize,
     /// Seconds between keep-alive comments on idle streams (0: none).
@@ -108,11 +117,14 @@ pub(crate) fn run(args: Args) -> anyhow::Result<()> {
 }
 
 async fn serve(args: Args) -> anyhow::Result<()> {
-    let hub = Hub::builder()
+    let mut hub = Hub::builder()
         .history_events(args.history_events)
         .history_bytes(args.history_bytes)
-        .keepalive(Some(Duration::from_secs(args.keepalive)))
-        .build();
+        .keepalive(Some(Duration::from_secs(args.keepalive)));
+    if let Some(url) = &args.redis {
+        hub = hub.backend(redis_backend(url, &args).await?);
+    }
+    let hub = hub.build();
     let public_key = match &args.jwt_public_key {
         Some(path) => {
             Some(std::fs::read(path).with_context(|| format!("reading {}", path.display()))?)
@@ -173,6 +185,23 @@ async fn serve(args: Args) -> anyhow::Result<()> {
         .context("serving")?;
     tracing::info!("stopped");
     Ok(())
+}
+
+#[cfg(feature = "redis")]
+async fn redis_backend(url: &str, args: &Args) -> anyhow::Result<ssehub_redis::RedisBackend> {
+    let backend = ssehub_redis::RedisBackend::builder(url)
+        .prefix(&args.redis_prefix)
+        .max_len(args.history_events)
+        .connect()
+        .await
+        .context("--redis")?;
+    tracing::info!(prefix = %args.redis_prefix, "events and signals in Redis");
+    Ok(backend)
+}
+
+#[cfg(not(feature = "redis"))]
+async fn redis_backend(_url: &str, _args: &Args) -> anyhow::Result<ssehub::backend::Memory> {
+    anyhow::bail!("--redis: this ssehub was built without the `redis` feature")
 }
 
 /// Completes on SIGINT (Ctrl-C) or SIGTERM.

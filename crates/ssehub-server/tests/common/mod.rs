@@ -2,8 +2,10 @@
 //! a client that reads its streams.
 #![allow(dead_code, unreachable_pub)] // each test file uses a different part
 
+use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::pin::Pin;
+use std::process::{Child, Command, Stdio};
 
 use futures_util::{Stream, StreamExt};
 use serde_json::{json, Value};
@@ -96,4 +98,27 @@ pub async fn next_events(items: &mut Items, n: usize) -> Vec<MessageEvent> {
 
 pub fn data(events: &[MessageEvent]) -> Vec<&str> {
     events.iter().map(|e| e.data.as_str()).collect()
+}
+
+/// Starts `ssehub serve` and returns it with its address, read from its log.
+pub fn serve(args: &[&str], env: &[(&str, &str)]) -> (Child, String) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_ssehub"))
+        .arg("serve")
+        .args(args)
+        .envs(env.iter().copied())
+        .env_remove("RUST_LOG")
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    let addr = loop {
+        let line = lines.next().expect("a log line").unwrap();
+        let log: serde_json::Value = serde_json::from_str(&line).expect("JSON logs");
+        if let Some(addr) = log["fields"]["addr"].as_str() {
+            break addr.to_owned();
+        }
+    };
+    // Keep reading, so the server never blocks on a full pipe.
+    std::thread::spawn(move || lines.for_each(drop));
+    (child, addr)
 }
