@@ -41,9 +41,14 @@ use tokio::task::JoinSet;
 #[command(name = "ssehub-load", version)]
 struct Args {
     /// Base URL of the server (http only); streams are `GET /events?topic=T`,
-    /// publishes `POST /publish`.
-    #[arg(long, default_value = "http://127.0.0.1:8080")]
-    url: String,
+    /// publishes `POST /publish`. Several, comma-separated (hubs sharing a
+    /// Redis): streams and publishers are spread over them in turn.
+    #[arg(
+        long,
+        default_value = "http://127.0.0.1:8080",
+        value_delimiter = ','
+    )]
+    url: Vec<String>,
     /// Event streams to open.
     #[arg(long, default_value_t = 1000)]
     connections: usize,
@@ -82,8 +87,9 @@ struct Args {
     no_reconnect: bool,
     /// PID of the server process (Linux): report its RSS (idle mode) and the
     /// CPU time it spent while publishing and delivering.
-    #[arg(long)]
-    server_pid: Option<u32>,
+    /// (Several, comma-separated: their sums, e.g. hubs and their Redis.)
+    #[arg(long, value_delimiter = ',')]
+    server_pid: Vec<u32>,
     /// A JWT sent as `Authorization: Bearer` on every request (for a hub with
     /// authorization).
     #[arg(long)]
@@ -124,8 +130,8 @@ struct Shared {
     /// `Authorization` header line for every request, or empty.
     auth_header: String,
     base: Instant,
-    target: Target,
-    request: Vec<u8>,
+    /// One per `--url`, with its stream request.
+    targets: Vec<(Target, Vec<u8>)>,
     publishers: usize,
     reconnect: bool,
     connect_permits: Semaphore,
@@ -172,23 +178,27 @@ async fn run(args: Args) -> anyhow::Result<()> {
         "--connect-concurrency must be at least 1"
     );
     ensure!(args.rate >= 0.0, "--rate must not be negative");
-    let target = Target::resolve(&args.url).await?;
+    ensure!(!args.url.is_empty(), "--url is needed");
     let topic_query: String = encode_query(&args.topic);
     let auth_header = args
         .token
         .as_ref()
         .map(|t| format!("Authorization: Bearer {t}\r\n"))
         .unwrap_or_default();
-    let request = format!(
-        "GET /events?topic={topic_query} HTTP/1.1\r\nHost: {}\r\nAccept: text/event-stream\r\n{auth_header}",
-        target.host
-    )
-    .into_bytes();
+    let mut targets = Vec::new();
+    for url in &args.url {
+        let target = Target::resolve(url).await?;
+        let request = format!(
+            "GET /events?topic={topic_query} HTTP/1.1\r\nHost: {}\r\nAccept: text/event-stream\r\n{auth_header}",
+            target.host
+        )
+        .into_bytes();
+        targets.push((target, request));
+    }
     let shared = Arc::new(Shared {
         auth_header,
         base: Instant::now(),
-        target: target.clone(),
-        request,
+        targets,
         publishers: args.publishers,
         reconnect: !args.no_reconnect,
         connect_permits: Semaphore::new(args.connect_concurrency),
@@ -202,7 +212,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
             .map(|_| Mutex::new(histogram()))
             .collect(),
     });
-    let rss_before = args.server_pid.and_then(rss_kb);
+    let rss_before = sum_of(&args.server_pid, rss_kb);
 
     // Open every stream; the semaphore bounds connects in flight.
     let (stop_tx, stop_rx) = watch::channel(false);
@@ -238,7 +248,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
 
     if let Some(idle) = args.idle_seconds {
         tokio::time::sleep(Duration::from_secs_f64(idle)).await;
-        let rss_after = args.server_pid.and_then(rss_kb);
+        let rss_after = sum_of(&args.server_pid, rss_kb);
         let per_connection = match (rss_before, rss_after) {
             (Some(before), Some(after)) if connected > 0 => {
                 Some((after as f64 - before as f64) * 1024.0 / connected as f64)
@@ -262,7 +272,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
     }
 
     // Publish.
-    let cpu_before = args.server_pid.and_then(cpu_seconds);
+    let cpu_before = sum_of(&args.server_pid, cpu_seconds);
     let publish_start = Instant::now();
     let publish_start_ns = shared.now_ns();
     let mut publishers = JoinSet::new();
@@ -311,7 +321,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
         }
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
-    let cpu_after = args.server_pid.and_then(cpu_seconds);
+    let cpu_after = sum_of(&args.server_pid, cpu_seconds);
 
     let _ = stop_tx.send(true);
     let mut gaps = 0;
@@ -437,6 +447,14 @@ fn round(x: f64, digits: i32) -> f64 {
 }
 
 /// Percent-encodes a query value (topics are usually plain).
+/// `f` summed over `pids`; `None` if there are none or one cannot be read.
+fn sum_of<T: std::iter::Sum<T>>(pids: &[u32], f: impl Fn(u32) -> Option<T>) -> Option<T> {
+    if pids.is_empty() {
+        return None;
+    }
+    pids.iter().map(|&pid| f(pid)).sum()
+}
+
 fn encode_query(value: &str) -> String {
     let mut out = String::with_capacity(value.len());
     for b in value.bytes() {
@@ -454,9 +472,11 @@ fn encode_query(value: &str) -> String {
 /// refuses connects for a moment).
 async fn open(
     shared: &Shared,
+    index: usize,
     last_event_id: &str,
 ) -> anyhow::Result<(TcpStream, Vec<u8>, http::ResponseHead)> {
-    let mut request = shared.request.clone();
+    let (target, request) = &shared.targets[index % shared.targets.len()];
+    let mut request = request.clone();
     if !last_event_id.is_empty() {
         request.extend_from_slice(format!("Last-Event-ID: {last_event_id}\r\n").as_bytes());
     }
@@ -464,7 +484,7 @@ async fn open(
     let mut attempt = 0;
     loop {
         let result = async {
-            let mut stream = shared.target.connect().await?;
+            let mut stream = target.connect().await?;
             stream.write_all(&request).await?;
             let mut buf = Vec::new();
             let head = http::read_head(&mut stream, &mut buf).await?;
@@ -505,7 +525,7 @@ async fn receiver(index: usize, shared: Arc<Shared>, mut stop: watch::Receiver<b
             tokio::select! {
                 biased;
                 _ = stop.changed() => return stats,
-                opened = open(&shared, parser.last_event_id()) => opened,
+                opened = open(&shared, index, parser.last_event_id()) => opened,
             }
         };
         let (mut stream, leftover, head) = match opened {
@@ -652,7 +672,8 @@ async fn publisher(
     shared: Arc<Shared>,
     plan: PublishPlan,
 ) -> anyhow::Result<(usize, u64)> {
-    let mut client = Client::new(shared.target.clone()).with_headers(shared.auth_header.clone());
+    let target = shared.targets[p % shared.targets.len()].0.clone();
+    let mut client = Client::new(target).with_headers(shared.auth_header.clone());
     let mut seq = 0u64;
     let mut i = p as u64;
     while i < plan.events {
