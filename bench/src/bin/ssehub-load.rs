@@ -43,11 +43,7 @@ struct Args {
     /// Base URL of the server (http only); streams are `GET /events?topic=T`,
     /// publishes `POST /publish`. Several, comma-separated (hubs sharing a
     /// Redis): streams and publishers are spread over them in turn.
-    #[arg(
-        long,
-        default_value = "http://127.0.0.1:8080",
-        value_delimiter = ','
-    )]
+    #[arg(long, default_value = "http://127.0.0.1:8080", value_delimiter = ',')]
     url: Vec<String>,
     /// Event streams to open.
     #[arg(long, default_value_t = 1000)]
