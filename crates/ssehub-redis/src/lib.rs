@@ -357,3 +357,8 @@ mod tests {
         assert_eq!(redacted("redis://h:1"), "redis://h:1");
     }
 }
+
+/// The scale-out guide's example, compiled as a doc test.
+#[cfg(doctest)]
+#[doc = include_str!("../../../docs/scale-out.md")]
+struct ScaleOutGuideDoctests;
