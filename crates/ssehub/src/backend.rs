@@ -8,7 +8,7 @@
 //! [`Position`] and asks the backend only for what came before it (the
 //! replay), so that replay and live events meet without a gap or a duplicate.
 //!
-//! The embedded default is [`Memory`](crate::backend::Memory); give another
+//! The embedded default is [`Memory`]; give another
 //! to [`HubBuilder::backend`](crate::HubBuilder::backend).
 
 use std::future::Future;
