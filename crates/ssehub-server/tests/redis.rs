@@ -8,12 +8,12 @@ use ssehub::Hub;
 use ssehub_redis::testing::RedisServer;
 
 mod common;
-use common::{data, next_events, serve, Items};
+use common::{data, next_events, serve, Items, Remote};
 
 const WAIT: Duration = Duration::from_secs(10);
 
-/// Starts `ssehub serve --redis` and returns it with its base URL.
-fn hub_process(redis: &RedisServer) -> (std::process::Child, String) {
+/// Starts `ssehub serve --redis` and returns it with its API.
+fn hub_process(redis: &RedisServer) -> (std::process::Child, Remote) {
     let (child, addr) = serve(
         &[
             "--redis",
@@ -25,31 +25,7 @@ fn hub_process(redis: &RedisServer) -> (std::process::Child, String) {
         ],
         &[],
     );
-    (child, format!("http://{addr}"))
-}
-
-async fn publish(http: &reqwest::Client, base: &str, topic: &str, data: &str) -> String {
-    let res = http
-        .post(format!("{base}/publish"))
-        .json(&json!({"topic": topic, "data": data}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), 200);
-    res.json::<Value>().await.unwrap()["id"]
-        .as_str()
-        .unwrap()
-        .to_owned()
-}
-
-async fn subscribe(http: &reqwest::Client, base: &str, topic: &str, last: Option<&str>) -> Items {
-    let mut req = http.get(format!("{base}/events?topic={topic}"));
-    if let Some(id) = last {
-        req = req.header("Last-Event-ID", id);
-    }
-    let res = req.send().await.unwrap();
-    assert_eq!(res.status(), 200);
-    Box::pin(ssehub_core::EventStream::new(res.bytes_stream()))
+    (child, Remote::new(format!("http://{addr}")))
 }
 
 async fn events(items: &mut Items, n: usize) -> Vec<ssehub_core::MessageEvent> {
@@ -61,16 +37,15 @@ async fn events(items: &mut Items, n: usize) -> Vec<ssehub_core::MessageEvent> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn hubs_killed_and_restarted_lose_nothing() {
     let redis = RedisServer::start().unwrap();
-    let http = reqwest::Client::new();
-    let (mut a, base_a) = hub_process(&redis);
-    let (mut b, base_b) = hub_process(&redis);
+    let (mut a, on_node_a) = hub_process(&redis);
+    let (mut b, on_node_b) = hub_process(&redis);
 
-    let mut on_a = subscribe(&http, &base_a, "t", None).await;
-    let mut on_b = subscribe(&http, &base_b, "t", None).await;
+    let mut on_a = on_node_a.subscribe("topic=t", None).await;
+    let mut on_b = on_node_b.subscribe("topic=t", None).await;
     let mut ids = Vec::new();
     for i in 0..10 {
-        let base = if i % 2 == 0 { &base_a } else { &base_b };
-        ids.push(publish(&http, base, "t", &format!("e{i}")).await);
+        let node = if i % 2 == 0 { &on_node_a } else { &on_node_b };
+        ids.push(node.publish_ok("t", &format!("e{i}")).await);
     }
     let (got_a, got_b) = (events(&mut on_a, 10).await, events(&mut on_b, 10).await);
     assert_eq!(got_a, got_b, "both nodes, one order");
@@ -84,23 +59,17 @@ async fn hubs_killed_and_restarted_lose_nothing() {
     b.wait().unwrap();
     drop((on_a, on_b));
 
-    let (mut a, base_a) = hub_process(&redis);
-    let (mut b, base_b) = hub_process(&redis);
+    let (mut a, on_node_a) = hub_process(&redis);
+    let (mut b, on_node_b) = hub_process(&redis);
     for i in 10..13 {
-        publish(&http, &base_b, "t", &format!("e{i}")).await;
+        on_node_b.publish_ok("t", &format!("e{i}")).await;
     }
     // The client resumes on a node that never served it.
-    let mut resumed = subscribe(&http, &base_a, "t", Some(&ids[9])).await;
+    let mut resumed = on_node_a.subscribe("topic=t", Some(&ids[9])).await;
     assert_eq!(data(&events(&mut resumed, 3).await), ["e10", "e11", "e12"]);
 
-    let health: Value = http
-        .get(format!("{base_a}/healthz"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let (status, health) = on_node_a.get_json("/healthz").await;
+    assert_eq!(status, 200);
     assert_eq!(
         health["backend"],
         json!({"kind": "redis", "ok": true, "state": "ok"})
@@ -113,12 +82,12 @@ async fn hubs_killed_and_restarted_lose_nothing() {
 
 /// Polls `/healthz` until it answers `status` (the reader notices a lost
 /// or regained Redis on its own schedule).
-async fn await_health(http: &reqwest::Client, base: &str, status: u16) -> Value {
+async fn await_health(hub: &Remote, status: u16) -> Value {
     let poll = async {
         loop {
-            let res = http.get(format!("{base}/healthz")).send().await.unwrap();
-            if res.status() == status {
-                return res.json::<Value>().await.unwrap();
+            let (got, body) = hub.get_json("/healthz").await;
+            if got == status {
+                return body;
             }
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
@@ -152,7 +121,7 @@ async fn redis_lost_while_running_answers_503_and_recovers() {
         .unwrap();
     assert_eq!(res.status(), 503);
     assert_eq!(res.headers()["retry-after"], "1");
-    let health = await_health(&s.http, &s.base, 503).await;
+    let health = await_health(&s, 503).await;
     assert_eq!(health["status"], "backend_unavailable");
     assert_eq!(health["backend"]["state"], "reconnecting");
     // A client resuming now is told to retry in a second, with a 200 that
@@ -172,7 +141,7 @@ async fn redis_lost_while_running_answers_503_and_recovers() {
     );
 
     redis.restart().unwrap();
-    await_health(&s.http, &s.base, 200).await;
+    await_health(&s, 200).await;
     s.publish_ok("t", "after").await;
     // The stream opened before the outage carries on.
     assert_eq!(data(&events(&mut live, 1).await), ["after"]);

@@ -15,11 +15,26 @@ use ssehub_server::Config;
 
 pub type Items = Pin<Box<dyn Stream<Item = Result<Item, StreamError<reqwest::Error>>> + Send>>;
 
+/// A hub in this process, served on loopback; its HTTP client side is
+/// [`Remote`] (`s.base`, `s.publish_ok(..)`, ...).
 pub struct Server {
-    pub base: String,
+    pub remote: Remote,
     pub hub: Hub,
     pub stop: Option<tokio::sync::oneshot::Sender<()>>,
     pub done: tokio::task::JoinHandle<std::io::Result<()>>,
+}
+
+impl std::ops::Deref for Server {
+    type Target = Remote;
+
+    fn deref(&self) -> &Remote {
+        &self.remote
+    }
+}
+
+/// A hub's HTTP API at `base` (in this process or another).
+pub struct Remote {
+    pub base: String,
     pub http: reqwest::Client,
 }
 
@@ -31,15 +46,32 @@ pub async fn start(hub: Hub, config: Config) -> Server {
         let _ = stopped.await;
     }));
     Server {
-        base: format!("http://{addr}"),
+        remote: Remote::new(format!("http://{addr}")),
         hub,
         stop: Some(stop),
         done,
-        http: reqwest::Client::new(),
     }
 }
 
-impl Server {
+impl Remote {
+    pub fn new(base: String) -> Remote {
+        Remote {
+            base,
+            http: reqwest::Client::new(),
+        }
+    }
+
+    /// `GET path` as JSON, with its status.
+    pub async fn get_json(&self, path: &str) -> (u16, Value) {
+        let res = self
+            .http
+            .get(format!("{}{path}", self.base))
+            .send()
+            .await
+            .unwrap();
+        (res.status().as_u16(), res.json().await.unwrap())
+    }
+
     pub async fn publish(&self, body: Value) -> (u16, Value) {
         let res = self
             .http
