@@ -235,15 +235,20 @@ impl Feed {
         let sub = make(floor.map_or(position, |f| f.max(position)));
         let head = state.head_id.clone();
         let mut snapshots = Vec::new();
-        for topic in sub.topics.iter() {
-            if let Some(cached) = state.signals.get_mut(topic) {
-                if cached.snapshot.is_none() {
-                    cached.snapshot =
-                        signal::snapshot_body(topic, cached.version, &cached.value).ok();
-                }
-                if let Some(body) = &cached.snapshot {
-                    snapshots.push(with_id(&head, body));
-                }
+        // Every signal the subscription covers, named or through a pattern
+        // (`dash/*`), in name order.
+        let mut names: Vec<&Topic> = state.signals.keys().filter(|n| sub.wants(n)).collect();
+        names.sort();
+        let names: Vec<Topic> = names.into_iter().cloned().collect();
+        for name in &names {
+            let Some(cached) = state.signals.get_mut(name) else {
+                continue;
+            };
+            if cached.snapshot.is_none() {
+                cached.snapshot = signal::snapshot_body(name, cached.version, &cached.value).ok();
+            }
+            if let Some(body) = &cached.snapshot {
+                snapshots.push(with_id(&head, body));
             }
         }
         self.inner.registry.register(sub.clone());

@@ -80,6 +80,34 @@ async fn a_subscriber_gets_a_snapshot_then_patches() {
 }
 
 #[tokio::test]
+async fn a_pattern_subscriber_gets_a_snapshot_of_every_signal_it_covers() {
+    let hub = Hub::new();
+    let cpu = hub.signal("dash/cpu", 10).await.unwrap();
+    let _mem = hub.signal("dash/mem", 20).await.unwrap();
+    let _other = hub.signal("other", 30).await.unwrap();
+    cpu.set(11).await.unwrap();
+    let mut sub = hub.subscribe("dash/*", None).await.unwrap();
+    let (mut cpu_mirror, mut mem_mirror) = (Mirror::default(), Mirror::default());
+    follow(&mut sub, "dash/cpu", &mut cpu_mirror, 1).await;
+    assert_eq!(
+        (cpu_mirror.value.clone(), cpu_mirror.snapshots),
+        (json!(11), 1)
+    );
+    follow(&mut sub, "dash/mem", &mut mem_mirror, 0).await;
+    assert_eq!(
+        (mem_mirror.value.clone(), mem_mirror.snapshots),
+        (json!(20), 1)
+    );
+    // Then patches, through the pattern.
+    cpu.set(12).await.unwrap();
+    follow(&mut sub, "dash/cpu", &mut cpu_mirror, 2).await;
+    assert_eq!(
+        (cpu_mirror.value.clone(), cpu_mirror.patches),
+        (json!(12), 1)
+    );
+}
+
+#[tokio::test]
 async fn no_change_no_event() {
     let hub = Hub::builder().retry(None).build();
     let n = hub.signal("n", 5).await.unwrap();
