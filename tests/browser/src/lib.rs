@@ -33,6 +33,8 @@
 
 #![deny(missing_docs)]
 
+pub mod cut;
+
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;

@@ -30,62 +30,24 @@
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use axum::body::Body;
 use axum::extract::{Path, Request, State};
 use axum::http::StatusCode;
 use axum::middleware::{self, Next};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::Router;
-use futures_util::StreamExt;
 use leptos_counter::{Count, Counter, SIGNAL};
 use serde_json::{json, Value};
 use ssehub::{Event, Hub};
+use ssehub_browser_tests::cut::Cutter;
 use ssehub_browser_tests::{serve, Browser, PageOptions, Script};
-use tokio::sync::watch;
 
 /// The test's server side.
 struct Harness {
     hub: Hub,
     counter: Counter,
-    /// Per `/events` request, in order: its query and whether it carried
-    /// `Last-Event-ID`.
-    requests: Mutex<Vec<(String, bool)>>,
-    /// Bumped to end every `/events` stream open at that time.
-    cut: watch::Sender<u64>,
-    /// While true, new `/events` requests wait.
-    hold: watch::Sender<bool>,
-}
-
-/// Middleware on `/events`: records each request, holds it while `hold` is
-/// set, and ends its stream at the next `cut`.
-async fn cut_and_hold(State(h): State<Arc<Harness>>, request: Request, next: Next) -> Response {
-    if request.uri().path() != "/events" {
-        return next.run(request).await;
-    }
-    let resumed = request.headers().contains_key("last-event-id");
-    let query = request.uri().query().unwrap_or("").to_owned();
-    h.requests.lock().unwrap().push((query, resumed));
-    let _ = h.hold.subscribe().wait_for(|hold| !*hold).await;
-    let cut = h.cut.subscribe(); // the current generation counts as seen
-    let response = next.run(request).await;
-    response.map(|body| until_cut(body, cut))
-}
-
-/// The body, ended as soon as `cut` changes.
-fn until_cut(body: Body, cut: watch::Receiver<u64>) -> Body {
-    let chunks = futures_util::stream::unfold(
-        (body.into_data_stream(), cut),
-        |(mut chunks, mut cut)| async move {
-            let chunk = tokio::select! {
-                biased;
-                _ = cut.changed() => return None,
-                chunk = chunks.next() => chunk?,
-            };
-            Some((chunk, (chunks, cut)))
-        },
-    );
-    Body::from_stream(chunks)
+    /// Cuts and holds `/events` streams; records their requests.
+    cutter: Cutter,
 }
 
 /// The routes the script drives the server with (all `POST`, answering 200).
@@ -94,12 +56,11 @@ fn test_routes(h: Arc<Harness>) -> Router {
         outcome(h.counter.signal().set(Count { value }).await)
     }
     async fn cut(State(h): State<Arc<Harness>>) -> &'static str {
-        h.hold.send_replace(true);
-        h.cut.send_modify(|generation| *generation += 1);
+        h.cutter.cut();
         "cut"
     }
     async fn release(State(h): State<Arc<Harness>>) -> &'static str {
-        h.hold.send_replace(false);
+        h.cutter.release();
         "released"
     }
     // A patch two versions ahead with a value the page must never show.
@@ -165,14 +126,10 @@ async fn the_leptos_counter_follows_the_server_through_cuts_and_gaps() -> anyhow
     let h = Arc::new(Harness {
         hub: hub.clone(),
         counter,
-        requests: Mutex::new(Vec::new()),
-        cut: watch::Sender::new(0),
-        hold: watch::Sender::new(false),
+        cutter: Cutter::default(),
     });
-    let app = app
-        .merge(test_routes(Arc::clone(&h)))
-        // Layered last, so that it wraps `/events`.
-        .layer(middleware::from_fn_with_state(Arc::clone(&h), cut_and_hold));
+    // Wrapped last, so that the cutter wraps `/events`.
+    let app = h.cutter.wrap(app.merge(test_routes(Arc::clone(&h))));
     let server = serve(app).await?;
 
     let mut posts = 0;
@@ -237,7 +194,12 @@ async fn the_leptos_counter_follows_the_server_through_cuts_and_gaps() -> anyhow
     assert_eq!(h.counter.signal().get().await?, Count { value: 43 });
 
     // The requests: the first open, the browser's resume, the resync.
-    let requests = h.requests.lock().unwrap().clone();
+    let requests: Vec<(String, bool)> = h
+        .cutter
+        .requests()
+        .into_iter()
+        .map(|r| (r.query, r.last_event_id.is_some()))
+        .collect();
     let topic = format!("topic={SIGNAL}");
     assert_eq!(
         requests,

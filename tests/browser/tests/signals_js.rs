@@ -25,21 +25,18 @@
 //!
 //! The page loads the module from the hub's own `GET /ssehub.js`.
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
-use axum::body::Body;
-use axum::extract::{Path, Request, State};
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use axum::middleware::{self, Next};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::Router;
-use futures_util::StreamExt;
 use serde_json::{json, Value};
 use ssehub::{Event, Hub, Signal};
+use ssehub_browser_tests::cut::Cutter;
 use ssehub_browser_tests::{serve, Browser, PageOptions, Script};
-use tokio::sync::watch;
 
 /// The page: shows each signal (as JSON) in the element of its name, and
 /// records every `onChange(value, version)` in `window.__seen`.
@@ -77,47 +74,8 @@ struct Harness {
     hub: Hub,
     count: Signal<i64>,
     todo: Signal<Value>,
-    /// Per `/events` request, in order: its query and `Last-Event-ID` header.
-    requests: Mutex<Vec<(String, Option<String>)>>,
-    /// Bumped to end every `/events` stream open at that time.
-    cut: watch::Sender<u64>,
-    /// While true, new `/events` requests wait.
-    hold: watch::Sender<bool>,
-}
-
-/// Middleware on `/events`: records each request, holds it while `hold` is
-/// set, and ends its stream at the next `cut`.
-async fn cut_and_hold(State(h): State<Arc<Harness>>, request: Request, next: Next) -> Response {
-    if request.uri().path() != "/events" {
-        return next.run(request).await;
-    }
-    let last_event_id = request
-        .headers()
-        .get("last-event-id")
-        .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned());
-    let query = request.uri().query().unwrap_or("").to_owned();
-    h.requests.lock().unwrap().push((query, last_event_id));
-    let _ = h.hold.subscribe().wait_for(|hold| !*hold).await;
-    let cut = h.cut.subscribe(); // the current generation counts as seen
-    let response = next.run(request).await;
-    response.map(|body| until_cut(body, cut))
-}
-
-/// The body, ended as soon as `cut` changes: nothing published after the cut
-/// goes out on this stream.
-fn until_cut(body: Body, cut: watch::Receiver<u64>) -> Body {
-    let chunks = futures_util::stream::unfold(
-        (body.into_data_stream(), cut),
-        |(mut chunks, mut cut)| async move {
-            let chunk = tokio::select! {
-                biased;
-                _ = cut.changed() => return None,
-                chunk = chunks.next() => chunk?,
-            };
-            Some((chunk, (chunks, cut)))
-        },
-    );
-    Body::from_stream(chunks)
+    /// Cuts and holds `/events` streams; records their requests.
+    cutter: Cutter,
 }
 
 /// The routes the script drives the server with (all `POST`, answering 200).
@@ -137,12 +95,11 @@ fn test_routes(h: Arc<Harness>) -> Router {
         )
     }
     async fn cut(State(h): State<Arc<Harness>>) -> &'static str {
-        h.hold.send_replace(true);
-        h.cut.send_modify(|generation| *generation += 1);
+        h.cutter.cut();
         "cut"
     }
     async fn release(State(h): State<Arc<Harness>>) -> &'static str {
-        h.hold.send_replace(false);
+        h.cutter.release();
         "released"
     }
     // A patch two versions ahead with a value the page must never show: the
@@ -197,9 +154,7 @@ async fn ssehub_js_keeps_a_page_in_sync_through_cuts_resets_and_gaps() -> anyhow
         hub: hub.clone(),
         count,
         todo,
-        requests: Mutex::new(Vec::new()),
-        cut: watch::Sender::new(0),
-        hold: watch::Sender::new(false),
+        cutter: Cutter::default(),
     });
     let app = Router::new()
         .route("/test/page", get(|| async { Html(PAGE) }))
@@ -207,9 +162,9 @@ async fn ssehub_js_keeps_a_page_in_sync_through_cuts_resets_and_gaps() -> anyhow
         .merge(ssehub_server::router(
             hub.clone(),
             ssehub_server::Config::default(),
-        ))
-        // Layered last, so that it wraps the hub's `/events`.
-        .layer(middleware::from_fn_with_state(Arc::clone(&h), cut_and_hold));
+        ));
+    // Wrapped last, so that the cutter wraps the hub's `/events`.
+    let app = h.cutter.wrap(app);
     let server = serve(app).await?;
 
     let todo_with = |texts: &[&str]| json!({ "items": texts.iter().map(|t| json!({ "text": t, "done": false })).collect::<Vec<_>>() });
@@ -336,12 +291,12 @@ async fn ssehub_js_keeps_a_page_in_sync_through_cuts_resets_and_gaps() -> anyhow
     assert_eq!(seen_of("late"), [json!(["hello", 0])]);
 
     // One EventSource at a time; new ones only to resync or add a topic.
-    let requests = h.requests.lock().unwrap().clone();
+    let requests = h.cutter.requests();
     let two = "topic=count&topic=todo";
     let three = "topic=count&topic=todo&topic=late";
     let shape: Vec<(&str, bool)> = requests
         .iter()
-        .map(|(query, last)| (query.as_str(), last.is_some()))
+        .map(|r| (r.query.as_str(), r.last_event_id.is_some()))
         .collect();
     assert_eq!(
         shape,

@@ -1,0 +1,116 @@
+//! Cutting a test server's `/events` streams, to test how pages resume.
+
+use std::sync::{Arc, Mutex};
+
+use axum::body::Body;
+use axum::extract::{Request, State};
+use axum::middleware::{self, Next};
+use axum::response::Response;
+use axum::Router;
+use futures_util::StreamExt;
+use tokio::sync::watch;
+
+/// One `/events` request as the server saw it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct EventsRequest {
+    /// Its query string.
+    pub query: String,
+    /// Its `Last-Event-ID` header, if any.
+    pub last_event_id: Option<String>,
+}
+
+/// Records a server's `/events` requests, ends every open stream on
+/// [`Cutter::cut`] (nothing published after the cut goes out on it) and holds
+/// new ones until [`Cutter::release`], so that a test can publish while the
+/// page is away and then watch it resume.
+#[derive(Clone, Debug)]
+pub struct Cutter {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    requests: Mutex<Vec<EventsRequest>>,
+    /// Bumped to end every stream open at that time.
+    cut: watch::Sender<u64>,
+    /// While true, new `/events` requests wait.
+    hold: watch::Sender<bool>,
+}
+
+impl Default for Cutter {
+    fn default() -> Self {
+        Cutter {
+            inner: Arc::new(Inner {
+                requests: Mutex::new(Vec::new()),
+                cut: watch::Sender::new(0),
+                hold: watch::Sender::new(false),
+            }),
+        }
+    }
+}
+
+impl Cutter {
+    /// `router` with this cutter around its `/events` route.
+    pub fn wrap(&self, router: Router) -> Router {
+        router.layer(middleware::from_fn_with_state(self.clone(), cut_and_hold))
+    }
+
+    /// Ends every open `/events` stream and holds new ones.
+    pub fn cut(&self) {
+        self.inner.hold.send_replace(true);
+        self.inner.cut.send_modify(|generation| *generation += 1);
+    }
+
+    /// Lets held and new `/events` requests through.
+    pub fn release(&self) {
+        self.inner.hold.send_replace(false);
+    }
+
+    /// The `/events` requests so far, in order.
+    pub fn requests(&self) -> Vec<EventsRequest> {
+        self.inner
+            .requests
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+}
+
+async fn cut_and_hold(State(c): State<Cutter>, request: Request, next: Next) -> Response {
+    if request.uri().path() != "/events" {
+        return next.run(request).await;
+    }
+    let last_event_id = request
+        .headers()
+        .get("last-event-id")
+        .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned());
+    let query = request.uri().query().unwrap_or("").to_owned();
+    c.inner
+        .requests
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .push(EventsRequest {
+            query,
+            last_event_id,
+        });
+    let _ = c.inner.hold.subscribe().wait_for(|hold| !*hold).await;
+    let cut = c.inner.cut.subscribe(); // the current generation counts as seen
+    let response = next.run(request).await;
+    response.map(|body| until_cut(body, cut))
+}
+
+/// The body, ended as soon as `cut` changes.
+fn until_cut(body: Body, cut: watch::Receiver<u64>) -> Body {
+    let chunks = futures_util::stream::unfold(
+        (body.into_data_stream(), cut),
+        |(mut chunks, mut cut)| async move {
+            let chunk = tokio::select! {
+                biased;
+                _ = cut.changed() => return None,
+                chunk = chunks.next() => chunk?,
+            };
+            Some((chunk, (chunks, cut)))
+        },
+    );
+    Body::from_stream(chunks)
+}
