@@ -103,7 +103,9 @@ async fn a_client_resumes_on_another_node() {
     }
     let last = &seen[2].0;
     let mut on_b = b.subscribe("chat", Some(last)).await.unwrap();
-    assert_eq!(on_b.resume(), Resume::Resumed { replayed: 3 });
+    // Replayed from Redis, or (what B's reader had not delivered yet when
+    // the client came) live: either way each missed event once, in order.
+    assert!(matches!(on_b.resume(), Resume::Resumed { .. }));
     a.publish("chat", Event::data("m6")).await.unwrap();
     assert_eq!(datas(&take(&mut on_b, 4).await), ["m3", "m4", "m5", "m6"]);
 
@@ -148,7 +150,7 @@ async fn restarted_hubs_resume_from_redis() {
     h.publish("t", Event::data("after-1")).await.unwrap();
     h.publish("t", Event::data("after-2")).await.unwrap();
     let mut sub = h.subscribe("t", Some(&last)).await.unwrap();
-    assert_eq!(sub.resume(), Resume::Resumed { replayed: 2 });
+    assert!(matches!(sub.resume(), Resume::Resumed { .. }));
     assert_eq!(datas(&take(&mut sub, 2).await), ["after-1", "after-2"]);
 }
 
