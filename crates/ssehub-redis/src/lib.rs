@@ -33,6 +33,11 @@
 //!   the other recomputes its change on the new value. Values survive
 //!   restarts of every hub.
 //!
+//! Built on the [`redis`] crate (tokio, `ConnectionManager`, scripts): the
+//! most used Rust Redis client, with reconnection, Lua scripts and pipelines
+//! built in, and a small dependency tree with its default features off.
+//! (`fred` would serve as well; one client was enough.)
+//!
 //! # Guarantees and their limits
 //!
 //! - Every node delivers every event once, in stream order.
