@@ -113,11 +113,17 @@ impl Entry {
         }
     }
 
-    /// Hands the entry to this node's feed.
-    pub(crate) fn deliver(&self, feed: &Feed, position: Position, id: &EventId) {
+    /// Hands the entry to this node's feed; returns the signal the node
+    /// could not follow (it missed earlier changes), if any.
+    pub(crate) fn deliver(&self, feed: &Feed, position: Position, id: &EventId) -> Option<&Topic> {
         match self {
-            Entry::Event { topics, body } => feed.deliver(position, id, topics, body),
-            Entry::Signal { name, data } => feed.deliver_signal(position, id, name, data),
+            Entry::Event { topics, body } => {
+                feed.deliver(position, id, topics, body);
+                None
+            }
+            Entry::Signal { name, data } => {
+                (!feed.deliver_signal(position, id, name, data)).then_some(name)
+            }
         }
     }
 }

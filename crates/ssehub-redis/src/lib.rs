@@ -47,7 +47,8 @@
 //!   gave (say from before Redis lost its data) gets `unknown-id`.
 //! - A node whose reader falls further behind than `max_len` (a long Redis
 //!   outage with heavy publishing elsewhere) misses the trimmed entries; its
-//!   subscribers are not told. Keep `max_len` above what is published during
+//!   subscribers are not told. Signals recover: the reader sees the version
+//!   gap and reads the signal's value afresh. Keep `max_len` above what is published during
 //!   the longest outage you plan for.
 //! - Redis lost while running: publishes and signal changes fail with
 //!   [`BackendError::Unavailable`](ssehub::backend::BackendError) (`ssehub

@@ -68,10 +68,19 @@ pub(crate) async fn run(shared: Arc<Shared>, feed: Feed, mut last: String) {
                     else {
                         continue;
                     };
-                    match Entry::decode(entry) {
-                        Some(decoded) => decoded.deliver(&feed, position, &id),
-                        None => {
-                            tracing::warn!(id = %entry.id, "skipping a stream entry not written by ssehub")
+                    let Some(decoded) = Entry::decode(entry) else {
+                        tracing::warn!(id = %entry.id, "skipping a stream entry not written by ssehub");
+                        continue;
+                    };
+                    if let Some(name) = decoded.deliver(&feed, position, &id) {
+                        // History was trimmed past this reader: take the
+                        // signal's value as Redis holds it now.
+                        tracing::warn!(signal = %name, "missed changes of a signal; reading it afresh");
+                        let mut conn = shared.conn.clone();
+                        if let Ok(Some((version, value))) =
+                            crate::entry::signal(&mut conn, &shared.keys, name).await
+                        {
+                            feed.refresh_signal(name, version, value);
                         }
                     }
                 }

@@ -136,15 +136,26 @@ impl Feed {
     /// Delivers a signal's event from its name and JSON data (what
     /// [`SignalRecord::data`](crate::backend::SignalRecord::data) holds),
     /// and keeps the signal's new value.
-    pub fn deliver_signal(&self, position: Position, id: &EventId, name: &Topic, data: &str) {
+    ///
+    /// Returns `false` when this node could not follow the change (it missed
+    /// earlier ones: history was trimmed past its reader); the backend should
+    /// then read the signal's value and give it to [`Feed::refresh_signal`].
+    pub fn deliver_signal(
+        &self,
+        position: Position,
+        id: &EventId,
+        name: &Topic,
+        data: &str,
+    ) -> bool {
         let Ok(body) = signal::body(name, data) else {
-            return;
+            return true;
         };
         let parsed: Result<SignalData, _> = serde_json::from_str(data);
         let mut state = self.state();
         if position <= state.position {
-            return;
+            return true;
         }
+        let mut followed = true;
         let cached = match parsed {
             Ok(SignalData {
                 v,
@@ -174,6 +185,7 @@ impl Feed {
                     // A change this node cannot apply (history trimmed past
                     // it): forget the value rather than serve a wrong one.
                     state.signals.remove(name);
+                    followed = false;
                     None
                 }
             },
@@ -188,6 +200,33 @@ impl Feed {
         self.inner
             .registry
             .deliver(position, std::slice::from_ref(name), &frame);
+        drop(state);
+        self.inner.signal_changed.notify_waiters();
+        followed
+    }
+
+    /// Takes a signal's version and value as read from the backend, unless
+    /// this node already holds that version or a newer one (after
+    /// [`Feed::deliver_signal`] returned `false`). Later changes then apply
+    /// again; subscribers that attached in between resync by the version
+    /// rule.
+    pub fn refresh_signal(&self, name: &Topic, version: u64, value: Arc<Value>) {
+        let mut state = self.state();
+        if state
+            .signals
+            .get(name)
+            .is_some_and(|c| c.version >= version)
+        {
+            return;
+        }
+        state.signals.insert(
+            name.clone(),
+            Cached {
+                version,
+                value,
+                snapshot: None,
+            },
+        );
         drop(state);
         self.inner.signal_changed.notify_waiters();
     }
@@ -290,5 +329,39 @@ impl Feed {
             }
         };
         let _ = tokio::time::timeout(limit, wait).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn id(n: u64) -> (Position, EventId) {
+        (Position::new(0, n), EventId::new(format!("0-{n}")).unwrap())
+    }
+
+    #[test]
+    fn a_node_that_missed_changes_says_so_and_takes_a_fresh_value() {
+        let feed = Feed::new(Arc::default(), EventId::new("").unwrap());
+        let name = Topic::new("s").unwrap();
+        let (p, i) = id(1);
+        assert!(feed.deliver_signal(p, &i, &name, r#"{"v":0,"snapshot":{"n":0}}"#));
+        let (p, i) = id(2);
+        let patch = |v: u64, n: u64| {
+            format!(r#"{{"v":{v},"patch":[{{"op":"replace","path":"/n","value":{n}}}]}}"#)
+        };
+        assert!(feed.deliver_signal(p, &i, &name, &patch(1, 1)));
+        assert_eq!(feed.signal("s").unwrap().0, 1);
+        // Version 2 was trimmed before this node read it.
+        let (p, i) = id(4);
+        assert!(!feed.deliver_signal(p, &i, &name, &patch(3, 3)));
+        assert!(feed.signal("s").is_none(), "no stale value is served");
+        feed.refresh_signal(&name, 3, Arc::new(serde_json::json!({"n": 3})));
+        let (p, i) = id(5);
+        assert!(feed.deliver_signal(p, &i, &name, &patch(4, 4)));
+        assert_eq!(*feed.signal("s").unwrap().1, serde_json::json!({"n": 4}));
+        // An older value read late does not replace a newer one.
+        feed.refresh_signal(&name, 2, Arc::new(serde_json::json!({"n": 2})));
+        assert_eq!(feed.signal("s").unwrap().0, 4);
     }
 }
