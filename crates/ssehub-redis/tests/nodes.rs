@@ -109,11 +109,20 @@ async fn a_client_resumes_on_another_node() {
     a.publish("chat", Event::data("m6")).await.unwrap();
     assert_eq!(datas(&take(&mut on_b, 4).await), ["m3", "m4", "m5", "m6"]);
 
-    // Ids that this stream never gave, or that are not stream ids at all.
-    let sub = b.subscribe("chat", Some("99999999999999-0")).await.unwrap();
-    assert!(matches!(sub.resume(), Resume::Reset(_)));
-    let sub = b.subscribe("chat", Some("garbage")).await.unwrap();
-    assert!(matches!(sub.resume(), Resume::Reset(_)));
+    // Ids that this stream never gave, or that are not stream ids at all:
+    // a reset, then live events as for anyone.
+    let mut future = b.subscribe("chat", Some("99999999999999-0")).await.unwrap();
+    assert!(matches!(future.resume(), Resume::Reset(_)));
+    let mut garbage = b.subscribe("chat", Some("garbage")).await.unwrap();
+    assert!(matches!(garbage.resume(), Resume::Reset(_)));
+    a.publish("chat", Event::data("after the reset"))
+        .await
+        .unwrap();
+    for sub in [&mut future, &mut garbage] {
+        let got = take(sub, 2).await;
+        assert_eq!(got[0].1, "ssehub-reset");
+        assert_eq!(got[1].2, "after the reset");
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -262,16 +262,10 @@ impl Feed {
 
     /// Registers a subscriber at the feed's position; no delivery falls
     /// between its snapshots and its first live event.
-    pub(crate) fn attach(
-        &self,
-        make: impl FnOnce(Position) -> Arc<Subscriber>,
-        floor: Option<Position>,
-    ) -> Attached {
+    pub(crate) fn attach(&self, make: impl FnOnce(Position) -> Arc<Subscriber>) -> Attached {
         let mut state = self.state();
         let position = state.position;
-        // A client that saw events this node has not delivered yet (it was
-        // on another node) must not get them twice.
-        let sub = make(floor.map_or(position, |f| f.max(position)));
+        let sub = make(position);
         let head = state.head_id.clone();
         let mut snapshots = Vec::new();
         // Every signal the subscription covers, named or through a pattern

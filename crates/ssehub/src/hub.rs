@@ -449,7 +449,6 @@ impl Hub {
         let policy = options.lag_policy.unwrap_or(inner.config.lag_policy);
         let id = inner.registry.next_id();
         let last_event_id = options.last_event_id.as_deref();
-        let floor = last_event_id.and_then(|l| inner.backend.position_of(l));
         let make = |last| {
             Arc::new(Subscriber::new(
                 id,
@@ -461,7 +460,7 @@ impl Hub {
                 options.on_lag,
             ))
         };
-        let attached = inner.feed.attach(make, floor);
+        let attached = inner.feed.attach(make);
 
         let mut preface = VecDeque::new();
         preface.extend(inner.retry_frame.clone());
@@ -472,6 +471,15 @@ impl Hub {
                 let wants = move |topics: &[Topic]| topics.iter().any(|t| sub.wants(t));
                 match inner.backend.replay(last, attached.position, &wants).await {
                     Ok(Replay::Resumed(frames)) => {
+                        // A client that saw events this node has not
+                        // delivered yet (it was on a node ahead of this one)
+                        // must not get them twice.
+                        if let Some(seen) = inner.backend.position_of(last) {
+                            attached.sub.raise_floor(seen, |frame| {
+                                control::frame_id(frame)
+                                    .and_then(|id| inner.backend.position_of(id))
+                            });
+                        }
                         inner.resumes.fetch_add(1, Ordering::Relaxed);
                         let replayed = frames.len();
                         preface.extend(frames);

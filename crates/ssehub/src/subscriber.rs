@@ -186,6 +186,28 @@ impl Subscriber {
         outcome
     }
 
+    /// Skips every event at or before `floor`, including those already
+    /// queued (`position_of` reads a queued frame's position): for a client
+    /// that resumed with an id this node had not delivered yet (it came from
+    /// a node further ahead), so that it gets none of them twice.
+    pub(crate) fn raise_floor(
+        &self,
+        floor: Position,
+        position_of: impl Fn(&[u8]) -> Option<Position>,
+    ) {
+        let mut s = self.lock();
+        if floor <= s.last {
+            return;
+        }
+        s.last = floor;
+        let before = s.queue.len();
+        s.queue
+            .retain(|frame| position_of(frame).is_none_or(|p| p > floor));
+        if s.queue.len() != before {
+            s.bytes = s.queue.iter().map(Bytes::len).sum();
+        }
+    }
+
     /// Whether an event on `topic` is for this subscriber.
     pub(crate) fn wants(&self, topic: &Topic) -> bool {
         self.topics.contains(topic) || self.patterns.iter().any(|p| p.matches(topic.as_str()))

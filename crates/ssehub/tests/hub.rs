@@ -6,19 +6,25 @@ use futures_util::StreamExt;
 use ssehub::{control, Event, Hub, LagPolicy, Resume, SubscribeOptions, Subscription};
 use ssehub_core::{Item, MessageEvent, Parser};
 
-/// Reads frames until `n` events were dispatched (retry hints are skipped).
+/// Reads frames until `n` events were dispatched (retry hints are skipped);
+/// fails after 10 s.
 async fn events(sub: &mut Subscription, n: usize) -> Vec<MessageEvent> {
-    let mut parser = Parser::new();
-    let mut out = Vec::new();
-    while out.len() < n {
-        let frame = sub.next().await.expect("stream ended early");
-        parser.feed(&frame).unwrap();
-        out.extend(parser.drain().filter_map(|i| match i {
-            Item::Event(e) => Some(e),
-            Item::Retry(_) => None,
-        }));
-    }
-    out
+    let read = async {
+        let mut parser = Parser::new();
+        let mut out = Vec::new();
+        while out.len() < n {
+            let frame = sub.next().await.expect("stream ended early");
+            parser.feed(&frame).unwrap();
+            out.extend(parser.drain().filter_map(|i| match i {
+                Item::Event(e) => Some(e),
+                Item::Retry(_) => None,
+            }));
+        }
+        out
+    };
+    tokio::time::timeout(std::time::Duration::from_secs(10), read)
+        .await
+        .unwrap_or_else(|_| panic!("{n} events did not come within 10 s"))
 }
 
 fn data(events: &[MessageEvent]) -> Vec<&str> {
@@ -87,10 +93,14 @@ async fn unknown_old_and_foreign_ids_get_a_reset_first() {
     let other_hub = Hub::new();
     let foreign = other_hub.publish("t", Event::data("x")).await.unwrap();
 
+    // One of this hub's ids, from the future: never given.
+    let (epoch, _) = newest.as_str().split_once('-').unwrap();
+    let future = format!("{epoch}-1000");
     for (id, reason) in [
         (first.as_str(), "history-gone"),
         ("not-an-id", "unknown-id"),
         (foreign.as_str(), "unknown-epoch"),
+        (future.as_str(), "unknown-id"),
     ] {
         let mut sub = hub.subscribe("t", Some(id)).await.unwrap();
         assert!(matches!(sub.resume(), Resume::Reset(_)), "{id}");
@@ -104,7 +114,7 @@ async fn unknown_old_and_foreign_ids_get_a_reset_first() {
         newest = hub.publish("t", Event::data("live")).await.unwrap();
         assert_eq!(first_event(&mut sub).await.data, "live");
     }
-    assert_eq!(hub.stats().resets, 3);
+    assert_eq!(hub.stats().resets, 4);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
