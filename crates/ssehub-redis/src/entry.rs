@@ -192,7 +192,7 @@ pub(crate) async fn replay(
 ) -> Result<Replay, BackendError> {
     // The range first, then the stream's bounds: trimming in between can
     // only turn a complete replay into a needless reset, never hide a loss.
-    let (range, info): (redis::streams::StreamRangeReply, RedisValue) = redis::pipe()
+    let answer: redis::RedisResult<(redis::streams::StreamRangeReply, RedisValue)> = redis::pipe()
         .cmd("XRANGE")
         .arg(&keys.stream)
         .arg(format!("({}", id_text(after)))
@@ -201,21 +201,15 @@ pub(crate) async fn replay(
         .arg("STREAM")
         .arg(&keys.stream)
         .query_async(conn)
-        .await
-        .map_err(|e| {
-            // XINFO on a missing stream is an error: nothing was ever kept.
-            if e.kind() == redis::ErrorKind::Server(redis::ServerErrorKind::ResponseError) {
-                BackendError::Other("no stream".into())
-            } else {
-                unavailable(e)
-            }
-        })
-        .or_else(|e| match e {
-            BackendError::Other(ref m) if m == "no stream" => {
-                Ok((redis::streams::StreamRangeReply::default(), RedisValue::Nil))
-            }
-            e => Err(e),
-        })?;
+        .await;
+    let (range, info) = match answer {
+        Ok(answer) => answer,
+        // XINFO on a missing stream is an error: nothing was ever kept.
+        Err(e) if e.kind() == redis::ErrorKind::Server(redis::ServerErrorKind::ResponseError) => {
+            return Ok(Replay::Reset(ResetReason::HistoryGone));
+        }
+        Err(e) => return Err(unavailable(e)),
+    };
     let Some(info) = stream_info(&info) else {
         return Ok(Replay::Reset(ResetReason::HistoryGone));
     };

@@ -286,3 +286,21 @@ async fn redis_unreachable_at_start_is_a_clear_error() {
     );
     assert!(RedisBackend::connect("http://nope").await.is_err());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_empty_redis_answers_a_resume_with_a_reset() {
+    let redis = RedisServer::start().unwrap();
+    let h = hub(&redis).await;
+    // Say Redis lost its data: the stream does not exist at all.
+    let mut sub = h.subscribe("t", Some("1764150000000-0")).await.unwrap();
+    assert_eq!(
+        sub.resume(),
+        Resume::Reset(ssehub::control::ResetReason::HistoryGone)
+    );
+    h.publish("t", Event::data("live")).await.unwrap();
+    let got = take(&mut sub, 2).await;
+    assert_eq!(
+        (got[0].1.as_str(), got[1].2.as_str()),
+        ("ssehub-reset", "live")
+    );
+}
