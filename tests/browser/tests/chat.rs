@@ -1,8 +1,7 @@
 //! The chat example on each framework in headless Chromium, driven as users
 //! would: two pages, a message typed in one (Enter) appears in the other.
-//! `actix-chat` and `salvo-chat` serve the page of `axum-chat` (whose own
-//! test is in `examples.rs`); this checks that each framework's adapter
-//! carries it as well.
+//! `actix-chat` and `salvo-chat` serve the page of `axum-chat`; one script
+//! checks that each framework's adapter carries it.
 
 use serde_json::json;
 use ssehub::Hub;
@@ -53,6 +52,12 @@ async fn two_pages_talk(url: &str) -> anyhow::Result<()> {
     assert_eq!(values[2], json!(0), "message HTML became elements");
     assert_eq!(values[3], json!(""), "the input is cleared once sent");
     Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn axum_chat_two_pages_talk() -> anyhow::Result<()> {
+    let server = ssehub_browser_tests::serve(axum_chat::app(Hub::new())).await?;
+    two_pages_talk(&server.url("/")).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

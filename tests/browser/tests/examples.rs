@@ -1,59 +1,11 @@
-//! The example apps in headless Chromium, driven as users would: two chat
-//! pages talking to each other, and the counter page counting.
+//! The counter example in headless Chromium, driven as users would (the chat
+//! examples are in `chat.rs`).
 
 use std::time::Duration;
 
 use serde_json::{json, Value};
 use ssehub::Hub;
 use ssehub_browser_tests::{serve, Browser, PageOptions, Script};
-
-/// True once the chat page's `EventSource` is open: the page is subscribed.
-const CHAT_CONNECTED: &str = "document.querySelector('#status').textContent === 'connected'";
-
-/// The chat page's messages, as the user reads them.
-const CHAT_MESSAGES: &str =
-    "[...document.querySelectorAll('#messages li')].map((li) => li.textContent)";
-
-fn chat_has(n: usize) -> String {
-    format!("document.querySelectorAll('#messages li').length >= {n}")
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_chat_message_typed_in_one_page_appears_in_the_other() -> anyhow::Result<()> {
-    let browser = Browser::ensure()?;
-    let server = serve(axum_chat::app(Hub::new())).await?;
-    let url = server.url("/");
-    // HTML in a message is text: it must show as typed, not become markup.
-    let hello = "hello <b>not bold</b> & <img src=x onerror=alert(1)> 😀 漢字";
-    let reply = "hi!  ✓";
-    let script = Script::new()
-        .open(&url) // User#1
-        .open(&url) // User#2
-        .wait_for(0, CHAT_CONNECTED)
-        .wait_for(1, CHAT_CONNECTED)
-        .type_text(0, "#message", hello)
-        .press(0, "#message", "Enter")
-        .wait_for(1, &chat_has(1))
-        .type_text(1, "#message", reply)
-        .press(1, "#message", "Enter")
-        .wait_for(0, &chat_has(2))
-        .wait_for(1, &chat_has(2))
-        .eval(0, CHAT_MESSAGES)
-        .eval(1, CHAT_MESSAGES)
-        .eval(
-            0,
-            "document.querySelectorAll('#messages b, #messages img').length",
-        )
-        .eval(0, "document.querySelector('#message').value");
-    let values = browser.run_script(&script, &PageOptions::default()).await?;
-
-    let expected = json!([format!("User#1: {hello}"), format!("User#2: {reply}")]);
-    assert_eq!(values[0], expected, "what page 0 shows");
-    assert_eq!(values[1], expected, "what page 1 shows");
-    assert_eq!(values[2], json!(0), "message HTML became elements");
-    assert_eq!(values[3], json!(""), "the input is cleared once sent");
-    Ok(())
-}
 
 /// The number the counter page shows, or `NaN` if it does not read
 /// `Count: N`.
