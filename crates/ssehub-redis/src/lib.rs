@@ -87,12 +87,13 @@ pub enum Error {
     #[error("invalid Redis URL: {0}")]
     Url(redis::RedisError),
     /// Redis could not be reached or refused a command.
-    #[error("cannot reach Redis at {url}: {source}")]
+    #[error("cannot reach Redis at {url}: {reason}")]
     Connect {
         /// The URL (without password).
         url: String,
-        /// What went wrong.
-        source: redis::RedisError,
+        /// What went wrong (in the message, not as a source, so that an
+        /// error chain does not print it twice).
+        reason: redis::RedisError,
     },
     /// Redis answered something unexpected.
     #[error("unexpected answer from Redis: {0}")]
@@ -129,9 +130,9 @@ impl RedisBackendBuilder {
     pub async fn connect(self) -> Result<RedisBackend, Error> {
         let client = redis::Client::open(self.url.as_str()).map_err(Error::Url)?;
         let shown = redacted(&self.url);
-        let connect_error = |source| Error::Connect {
+        let connect_error = |reason| Error::Connect {
             url: shown.clone(),
-            source,
+            reason,
         };
         let config = ConnectionManagerConfig::new()
             .set_connection_timeout(Some(Duration::from_secs(2)))
