@@ -114,3 +114,24 @@ fn until_cut(body: Body, cut: watch::Receiver<u64>) -> Body {
     );
     Body::from_stream(chunks)
 }
+
+/// The body, ended right after its `n`th event frame (for a page that must
+/// reconnect at a known point). The hub writes one frame a chunk, and its
+/// event frames start with their `id:` line.
+pub fn cut_after_events(body: Body, n: usize) -> Body {
+    let chunks = futures_util::stream::unfold(
+        (body.into_data_stream(), 0),
+        move |(mut chunks, seen)| async move {
+            if seen == n {
+                return None;
+            }
+            let chunk = chunks.next().await?;
+            let seen = match &chunk {
+                Ok(bytes) if bytes.starts_with(b"id: ") => seen + 1,
+                _ => seen,
+            };
+            Some((chunk, (chunks, seen)))
+        },
+    );
+    Body::from_stream(chunks)
+}

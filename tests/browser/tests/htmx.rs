@@ -27,9 +27,9 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::Router;
-use futures_util::StreamExt;
 use serde_json::{json, Value};
 use ssehub::Hub;
+use ssehub_browser_tests::cut::cut_after_events;
 use ssehub_browser_tests::{serve, Browser, PageOptions, Script};
 
 /// True once the page's stream is open (the page's own status line).
@@ -189,26 +189,6 @@ async fn cut_refuse_hold(State(cut): State<Arc<Cut>>, request: Request, next: Ne
         }
         _ => next.run(request).await,
     }
-}
-
-/// The body, ended right after its `n`th event frame. The hub writes one
-/// frame a chunk, and its event frames start with their `id:` line.
-fn cut_after_events(body: Body, n: usize) -> Body {
-    let chunks = futures_util::stream::unfold(
-        (body.into_data_stream(), 0),
-        move |(mut chunks, seen)| async move {
-            if seen == n {
-                return None;
-            }
-            let chunk = chunks.next().await?;
-            let seen = match &chunk {
-                Ok(bytes) if bytes.starts_with(b"id: ") => seen + 1,
-                _ => seen,
-            };
-            Some((chunk, (chunks, seen)))
-        },
-    );
-    Body::from_stream(chunks)
 }
 
 /// Adds a task from the page with `fetch`, as the form would.

@@ -19,15 +19,14 @@
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use axum::body::Body;
 use axum::extract::{Request, State};
 use axum::middleware::{self, Next};
 use axum::response::{Html, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use futures_util::StreamExt;
 use serde_json::{json, Value};
 use ssehub::Hub;
+use ssehub_browser_tests::cut::cut_after_events;
 use ssehub_browser_tests::{serve, Browser, PageOptions};
 
 /// What every test page starts with: the helpers its `main` uses, and the
@@ -343,26 +342,6 @@ async fn cut_and_hold(State(state): State<Arc<Resumes>>, request: Request, next:
         }
         _ => next.run(request).await,
     }
-}
-
-/// The body, ended right after its `n`th event frame. The hub writes one
-/// frame a chunk, and its event frames start with their `id:` line.
-fn cut_after_events(body: Body, n: usize) -> Body {
-    let chunks = futures_util::stream::unfold(
-        (body.into_data_stream(), 0),
-        move |(mut chunks, seen)| async move {
-            if seen == n {
-                return None;
-            }
-            let chunk = chunks.next().await?;
-            let seen = match &chunk {
-                Ok(bytes) if bytes.starts_with(b"id: ") => seen + 1,
-                _ => seen,
-            };
-            Some((chunk, (chunks, seen)))
-        },
-    );
-    Body::from_stream(chunks)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
