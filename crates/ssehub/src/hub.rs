@@ -351,7 +351,9 @@ impl Hub {
         T: serde::Serialize + serde::de::DeserializeOwned,
     {
         let topic = signal::check_name(name)?;
-        if self.signal_value(name).await.is_none() {
+        if self.inner.feed.signal(name).is_none() {
+            // Unless a signal of that name exists elsewhere (the backend
+            // tells, atomically).
             self.check_open()?;
             signal::create(self, &topic, serde_json::to_value(initial)?).await?;
         }
@@ -367,11 +369,8 @@ impl Hub {
 
     /// A signal's version and value, if it exists (whatever its Rust type).
     pub async fn signal_value(&self, name: &str) -> Option<(u64, serde_json::Value)> {
-        if let Some((v, value)) = self.inner.feed.signal(name) {
-            return Some((v, serde_json::Value::clone(&value)));
-        }
         let topic = Topic::new(name).ok()?;
-        let (v, value) = self.inner.backend.signal(&topic).await.ok()??;
+        let (v, value) = signal::current(self, &topic).await.ok()?;
         Some((v, serde_json::Value::clone(&value)))
     }
 
@@ -384,12 +383,10 @@ impl Hub {
     ) -> Result<u64, SignalError> {
         let topic = signal::check_name(name)?;
         self.check_open()?;
-        if self.signal_value(name).await.is_none() {
-            let version = signal::create(self, &topic, value.clone()).await?;
-            if version == 0 && self.signal_value(name).await.map(|(_, v)| v) == Some(value.clone())
-            {
-                return Ok(0);
-            }
+        if self.inner.feed.signal(name).is_none()
+            && signal::create(self, &topic, value.clone()).await?
+        {
+            return Ok(0);
         }
         signal::change(self, &topic, |_| Ok(value.clone())).await
     }

@@ -19,7 +19,7 @@ use serde::Serialize;
 use serde_json::Value;
 use ssehub_core::Event;
 
-use crate::backend::{Changed, Created, Record, SignalRecord};
+use crate::backend::{Changed, Created, Record, SignalRecord, SignalState};
 use crate::error::PublishError;
 use crate::hub::Hub;
 use crate::topic::Topic;
@@ -115,25 +115,37 @@ pub(crate) fn check_name(name: &str) -> Result<Topic, SignalError> {
 /// `get`) before it returns anyway; the change is stored either way.
 const SEEN_WITHIN: Duration = Duration::from_secs(5);
 
-/// Creates a signal at version 0 with `value` unless it exists; returns its
-/// version.
-pub(crate) async fn create(hub: &Hub, name: &Topic, value: Value) -> Result<u64, SignalError> {
+/// A signal's version and value: this node's copy, else the backend's.
+pub(crate) async fn current(hub: &Hub, name: &Topic) -> Result<SignalState, SignalError> {
+    if let Some(current) = hub.feed().signal(name.as_str()) {
+        return Ok(current);
+    }
+    hub.backend()
+        .signal(name)
+        .await
+        .map_err(PublishError::from)?
+        .ok_or_else(|| SignalError::NotFound(name.to_string()))
+}
+
+/// Creates a signal at version 0 with `value` unless it exists; returns
+/// whether it created it.
+pub(crate) async fn create(hub: &Hub, name: &Topic, value: Value) -> Result<bool, SignalError> {
     let data = serde_json::to_string(&SnapshotData {
         v: 0,
         snapshot: &value,
     })?;
     let record = record(name, 0, data, value)?;
-    let version = match hub
+    let (version, created) = match hub
         .backend()
         .create_signal(record)
         .await
         .map_err(PublishError::from)?
     {
-        Created::Created(_) => 0,
-        Created::Exists(version, _) => version,
+        Created::Created(_) => (0, true),
+        Created::Exists(version, _) => (version, false),
     };
     hub.feed().wait_for_signal(name, version, SEEN_WITHIN).await;
-    Ok(version)
+    Ok(created)
 }
 
 /// Changes a signal to what `f` makes of its value: diffs once, appends the
@@ -146,16 +158,7 @@ pub(crate) async fn change(
 ) -> Result<u64, SignalError> {
     let lock = hub.signal_lock(name);
     let _serialized = lock.lock().await;
-    let current = match hub.feed().signal(name.as_str()) {
-        Some(current) => Some(current),
-        None => hub
-            .backend()
-            .signal(name)
-            .await
-            .map_err(PublishError::from)?,
-    };
-    let (mut version, mut value) =
-        current.ok_or_else(|| SignalError::NotFound(name.to_string()))?;
+    let (mut version, mut value) = current(hub, name).await?;
     loop {
         let new = f(&value)?;
         let patch = json_patch::diff(&value, &new);
@@ -255,15 +258,7 @@ impl<T: Serialize + DeserializeOwned> Signal<T> {
         self.current().await.map_or(0, |(v, _)| v)
     }
 
-    async fn current(&self) -> Result<(u64, Arc<Value>), SignalError> {
-        if let Some(current) = self.hub.feed().signal(self.name.as_str()) {
-            return Ok(current);
-        }
-        self.hub
-            .backend()
-            .signal(&self.name)
-            .await
-            .map_err(PublishError::from)?
-            .ok_or_else(|| SignalError::NotFound(self.name.to_string()))
+    async fn current(&self) -> Result<SignalState, SignalError> {
+        current(&self.hub, &self.name).await
     }
 }
