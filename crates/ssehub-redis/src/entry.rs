@@ -164,15 +164,14 @@ pub(crate) async fn load_start(
     .unwrap_or_else(|_| EventId::new("").expect("an empty id is valid"));
     let mut signals = Vec::new();
     for (name, version) in versions {
-        let (Ok(topic), Ok(version), Some(value)) = (
+        let (Ok(topic), Some(Ok((version, value)))) = (
             Topic::new(&name),
-            version.parse::<u64>(),
-            values.get(&name).and_then(|v| serde_json::from_str(v).ok()),
+            values.get(&name).map(|value| parse_signal(&version, value)),
         ) else {
             tracing::warn!(signal = %name, "skipping a signal Redis holds in a form not understood");
             continue;
         };
-        signals.push((topic, version, value));
+        signals.push((topic, version, Arc::unwrap_or_clone(value)));
     }
     Ok(Start {
         position,
@@ -268,13 +267,21 @@ fn stream_info(info: &RedisValue) -> Option<Info> {
     })
 }
 
+/// A signal's version and value from their stored text.
+pub(crate) fn parse_signal(version: &str, value: &str) -> Result<SignalState, BackendError> {
+    let bad = |e: &dyn std::fmt::Display| BackendError::Other(format!("a stored signal: {e}"));
+    let version = version.parse().map_err(|e| bad(&e))?;
+    let value = serde_json::from_str(value).map_err(|e| bad(&e))?;
+    Ok((version, Arc::new(value)))
+}
+
 /// A signal as stored.
 pub(crate) async fn signal(
     conn: &mut impl ConnectionLike,
     keys: &Keys,
     name: &Topic,
 ) -> Result<Option<SignalState>, BackendError> {
-    let (version, value): (Option<u64>, Option<String>) = redis::pipe()
+    let (version, value): (Option<String>, Option<String>) = redis::pipe()
         .atomic()
         .cmd("HGET")
         .arg(&keys.versions)
@@ -286,11 +293,7 @@ pub(crate) async fn signal(
         .await
         .map_err(unavailable)?;
     match (version, value) {
-        (Some(version), Some(value)) => {
-            let value =
-                serde_json::from_str(&value).map_err(|e| BackendError::Other(e.to_string()))?;
-            Ok(Some((version, Arc::new(value))))
-        }
+        (Some(version), Some(value)) => parse_signal(&version, &value).map(Some),
         _ => Ok(None),
     }
 }

@@ -1,16 +1,18 @@
 //! Signal changes as Lua scripts: check the version, store the value, append
 //! the event, in one atomic step.
 
-use std::sync::{Arc, LazyLock};
+use std::sync::LazyLock;
 
 use redis::aio::ConnectionLike;
 use redis::Script;
-use ssehub::backend::{BackendError, Changed, Created, EventId, Record, SignalRecord};
+use ssehub::backend::{BackendError, Changed, Created, EventId, Record, SignalState};
 
-use crate::entry::{topics_json, Keys};
+use crate::entry::{parse_signal, Keys};
 use crate::unavailable;
 
-// KEYS: versions, values, stream. ARGV: name, value, max_len, topics, data.
+// KEYS: versions, values, stream. ARGV: name, value, max_len, data. The
+// entry carries the name and the event's data (`s`, `j`); its topic is the
+// name.
 static CREATE: LazyLock<Script> = LazyLock::new(|| {
     Script::new(
         r"
@@ -18,61 +20,73 @@ local v = redis.call('HGET', KEYS[1], ARGV[1])
 if v then return {0, v, redis.call('HGET', KEYS[2], ARGV[1])} end
 redis.call('HSET', KEYS[1], ARGV[1], '0')
 redis.call('HSET', KEYS[2], ARGV[1], ARGV[2])
-return {1, redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[3], '*', 't', ARGV[4], 's', ARGV[1], 'j', ARGV[5])}
+return {1, redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[3], '*', 's', ARGV[1], 'j', ARGV[4])}
 ",
     )
 });
 
-// KEYS: versions, values, stream. ARGV: name, expected, new version, value,
-// max_len, topics, data.
+// As CREATE, and ARGV[5], ARGV[6]: the expected version, the new version.
 static CHANGE: LazyLock<Script> = LazyLock::new(|| {
     Script::new(
         r"
 local v = redis.call('HGET', KEYS[1], ARGV[1])
 if not v then return {2} end
-if v ~= ARGV[2] then return {0, v, redis.call('HGET', KEYS[2], ARGV[1])} end
-redis.call('HSET', KEYS[1], ARGV[1], ARGV[3])
-redis.call('HSET', KEYS[2], ARGV[1], ARGV[4])
-return {1, redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[5], '*', 't', ARGV[6], 's', ARGV[1], 'j', ARGV[7])}
+if v ~= ARGV[5] then return {0, v, redis.call('HGET', KEYS[2], ARGV[1])} end
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[6])
+redis.call('HSET', KEYS[2], ARGV[1], ARGV[2])
+return {1, redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[3], '*', 's', ARGV[1], 'j', ARGV[4])}
 ",
     )
 });
-
-fn signal(record: &Record) -> Result<&SignalRecord, BackendError> {
-    record
-        .signal
-        .as_ref()
-        .ok_or_else(|| BackendError::Other("not a signal record".into()))
-}
 
 fn other(e: impl std::fmt::Display) -> BackendError {
     BackendError::Other(e.to_string())
 }
 
-/// A script's answer: `{1, id}` done, `{0, version, value}` the signal is
-/// elsewhere, `{2}` no such signal.
-type Answer = Vec<Option<String>>;
-
-fn split(answer: Answer) -> (u8, Option<String>, Option<String>) {
-    let mut parts = answer.into_iter();
-    let done = parts
-        .next()
-        .flatten()
-        .and_then(|d| d.parse().ok())
-        .unwrap_or(u8::MAX);
-    (done, parts.next().flatten(), parts.next().flatten())
+/// What a script did.
+enum Outcome {
+    /// Stored the value and appended the event (`{1, id}`).
+    Appended(EventId),
+    /// Did nothing: the signal is at another version (`{0, version, value}`).
+    Elsewhere(SignalState),
+    /// Did nothing: there is no such signal (`{2}`).
+    Missing,
 }
 
-fn state(
-    version: Option<String>,
-    value: Option<String>,
-) -> Result<(u64, Arc<serde_json::Value>), BackendError> {
-    let version = version
-        .ok_or_else(|| other("no version"))?
-        .parse()
-        .map_err(other)?;
-    let value = serde_json::from_str(&value.ok_or_else(|| other("no value"))?).map_err(other)?;
-    Ok((version, Arc::new(value)))
+/// Runs `script` for `record` (a signal's change), with `versions` (expected,
+/// new) for CHANGE.
+async fn run(
+    script: &Script,
+    conn: &mut impl ConnectionLike,
+    keys: &Keys,
+    max_len: usize,
+    record: &Record,
+    versions: Option<(u64, u64)>,
+) -> Result<Outcome, BackendError> {
+    let sig = record
+        .signal
+        .as_ref()
+        .ok_or_else(|| other("not a signal record"))?;
+    let value = serde_json::to_string(&*sig.value).map_err(other)?;
+    let mut call = script.key(&keys.versions);
+    call.key(&keys.values)
+        .key(&keys.stream)
+        .arg(sig.name.as_str())
+        .arg(value)
+        .arg(max_len)
+        .arg(&sig.data);
+    if let Some((expected, new)) = versions {
+        call.arg(expected).arg(new);
+    }
+    let answer: Vec<Option<String>> = call.invoke_async(conn).await.map_err(unavailable)?;
+    let mut parts = answer.into_iter().map(Option::unwrap_or_default);
+    let mut next = || parts.next().unwrap_or_default();
+    match next().as_str() {
+        "1" => Ok(Outcome::Appended(EventId::new(next()).map_err(other)?)),
+        "0" => Ok(Outcome::Elsewhere(parse_signal(&next(), &next())?)),
+        "2" => Ok(Outcome::Missing),
+        done => Err(other(format!("unexpected answer from a script: {done:?}"))),
+    }
 }
 
 pub(crate) async fn create(
@@ -81,27 +95,11 @@ pub(crate) async fn create(
     max_len: usize,
     record: &Record,
 ) -> Result<Created, BackendError> {
-    let sig = signal(record)?;
-    let value = serde_json::to_string(&*sig.value).map_err(other)?;
-    let answer: Answer = CREATE
-        .key(&keys.versions)
-        .key(&keys.values)
-        .key(&keys.stream)
-        .arg(sig.name.as_str())
-        .arg(value)
-        .arg(max_len)
-        .arg(topics_json(&record.topics))
-        .arg(&sig.data)
-        .invoke_async(conn)
-        .await
-        .map_err(unavailable)?;
-    let (done, a, b) = split(answer);
-    if done == 1 {
-        let id = a.ok_or_else(|| other("no id"))?;
-        return Ok(Created::Created(EventId::new(id).map_err(other)?));
+    match run(&CREATE, conn, keys, max_len, record, None).await? {
+        Outcome::Appended(id) => Ok(Created::Created(id)),
+        Outcome::Elsewhere((version, value)) => Ok(Created::Exists(version, value)),
+        Outcome::Missing => Err(other("the create script answered 'no such signal'")),
     }
-    let (version, value) = state(a, b)?;
-    Ok(Created::Exists(version, value))
 }
 
 pub(crate) async fn change(
@@ -111,32 +109,10 @@ pub(crate) async fn change(
     expected: u64,
     record: &Record,
 ) -> Result<Changed, BackendError> {
-    let sig = signal(record)?;
-    let value = serde_json::to_string(&*sig.value).map_err(other)?;
-    let answer: Answer = CHANGE
-        .key(&keys.versions)
-        .key(&keys.values)
-        .key(&keys.stream)
-        .arg(sig.name.as_str())
-        .arg(expected.to_string())
-        .arg(sig.version.to_string())
-        .arg(value)
-        .arg(max_len)
-        .arg(topics_json(&record.topics))
-        .arg(&sig.data)
-        .invoke_async(conn)
-        .await
-        .map_err(unavailable)?;
-    let (done, a, b) = split(answer);
-    match done {
-        1 => {
-            let id = a.ok_or_else(|| other("no id"))?;
-            Ok(Changed::Changed(EventId::new(id).map_err(other)?))
-        }
-        2 => Ok(Changed::NotFound),
-        _ => {
-            let (version, value) = state(a, b)?;
-            Ok(Changed::Conflict(version, value))
-        }
+    let new = record.signal.as_ref().map_or(expected + 1, |s| s.version);
+    match run(&CHANGE, conn, keys, max_len, record, Some((expected, new))).await? {
+        Outcome::Appended(id) => Ok(Changed::Changed(id)),
+        Outcome::Elsewhere((version, value)) => Ok(Changed::Conflict(version, value)),
+        Outcome::Missing => Ok(Changed::NotFound),
     }
 }
