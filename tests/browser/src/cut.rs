@@ -6,6 +6,7 @@ use axum::body::Body;
 use axum::extract::{Request, State};
 use axum::middleware::{self, Next};
 use axum::response::Response;
+use axum::routing::post;
 use axum::Router;
 use futures_util::StreamExt;
 use tokio::sync::watch;
@@ -22,7 +23,8 @@ pub struct EventsRequest {
 /// Records a server's `/events` requests, ends every open stream on
 /// [`Cutter::cut`] (nothing published after the cut goes out on it) and holds
 /// new ones until [`Cutter::release`], so that a test can publish while the
-/// page is away and then watch it resume.
+/// page is away and then watch it resume. A page's script triggers both with
+/// `POST /test/cut` and `POST /test/release`.
 #[derive(Clone, Debug)]
 pub struct Cutter {
     inner: Arc<Inner>,
@@ -50,9 +52,26 @@ impl Default for Cutter {
 }
 
 impl Cutter {
-    /// `router` with this cutter around its `/events` route.
+    /// `router` with this cutter around its `/events` route, and the routes
+    /// `POST /test/cut` and `POST /test/release`.
     pub fn wrap(&self, router: Router) -> Router {
-        router.layer(middleware::from_fn_with_state(self.clone(), cut_and_hold))
+        let (cut, release) = (self.clone(), self.clone());
+        router
+            .route(
+                "/test/cut",
+                post(move || async move {
+                    cut.cut();
+                    "cut"
+                }),
+            )
+            .route(
+                "/test/release",
+                post(move || async move {
+                    release.release();
+                    "released"
+                }),
+            )
+            .layer(middleware::from_fn_with_state(self.clone(), cut_and_hold))
     }
 
     /// Ends every open `/events` stream and holds new ones.

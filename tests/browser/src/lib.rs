@@ -373,6 +373,15 @@ impl Script {
     }
 }
 
+/// A test route's answer: 200 `ok`, or 500 with the error.
+pub fn outcome<T>(result: Result<T, impl std::fmt::Display>) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    match result {
+        Ok(_) => "ok".into_response(),
+        Err(e) => (axum::http::StatusCode::INTERNAL_SERVER_ERROR, e.to_string()).into_response(),
+    }
+}
+
 /// An HTTP server for a test, on an ephemeral port of 127.0.0.1; it stops when
 /// dropped.
 #[derive(Debug)]

@@ -40,7 +40,7 @@ use leptos_counter::{Count, Counter, SIGNAL};
 use serde_json::{json, Value};
 use ssehub::{Event, Hub};
 use ssehub_browser_tests::cut::Cutter;
-use ssehub_browser_tests::{serve, Browser, PageOptions, Script};
+use ssehub_browser_tests::{outcome, serve, Browser, PageOptions, Script};
 
 /// The test's server side.
 struct Harness {
@@ -55,14 +55,6 @@ fn test_routes(h: Arc<Harness>) -> Router {
     async fn set(State(h): State<Arc<Harness>>, Path(value): Path<u64>) -> Response {
         outcome(h.counter.signal().set(Count { value }).await)
     }
-    async fn cut(State(h): State<Arc<Harness>>) -> &'static str {
-        h.cutter.cut();
-        "cut"
-    }
-    async fn release(State(h): State<Arc<Harness>>) -> &'static str {
-        h.cutter.release();
-        "released"
-    }
     // A patch two versions ahead with a value the page must never show.
     async fn gap(State(h): State<Arc<Harness>>) -> Response {
         let v = h.counter.signal().version().await + 2;
@@ -73,16 +65,8 @@ fn test_routes(h: Arc<Harness>) -> Router {
             Err(e) => outcome::<()>(Err(e)),
         }
     }
-    fn outcome<T>(result: Result<T, impl std::fmt::Display>) -> Response {
-        match result {
-            Ok(_) => "ok".into_response(),
-            Err(e) => (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()).into_response(),
-        }
-    }
     Router::new()
         .route("/test/set/{n}", post(set))
-        .route("/test/cut", post(cut))
-        .route("/test/release", post(release))
         .route("/test/gap", post(gap))
         .with_state(h)
 }

@@ -29,14 +29,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::extract::{Path, State};
-use axum::http::StatusCode;
-use axum::response::{Html, IntoResponse, Response};
+use axum::response::{Html, Response};
 use axum::routing::{get, post};
 use axum::Router;
 use serde_json::{json, Value};
 use ssehub::{Event, Hub, Signal};
 use ssehub_browser_tests::cut::Cutter;
-use ssehub_browser_tests::{serve, Browser, PageOptions, Script};
+use ssehub_browser_tests::{outcome, serve, Browser, PageOptions, Script};
 
 /// The page: shows each signal (as JSON) in the element of its name, and
 /// records every `onChange(value, version)` in `window.__seen`.
@@ -94,14 +93,6 @@ fn test_routes(h: Arc<Harness>) -> Router {
                 .await,
         )
     }
-    async fn cut(State(h): State<Arc<Harness>>) -> &'static str {
-        h.cutter.cut();
-        "cut"
-    }
-    async fn release(State(h): State<Arc<Harness>>) -> &'static str {
-        h.cutter.release();
-        "released"
-    }
     // A patch two versions ahead with a value the page must never show: the
     // client has to see the gap and resync.
     async fn gap(State(h): State<Arc<Harness>>) -> Response {
@@ -113,17 +104,9 @@ fn test_routes(h: Arc<Harness>) -> Router {
             Err(e) => outcome::<()>(Err(e)),
         }
     }
-    fn outcome<T>(result: Result<T, impl std::fmt::Display>) -> Response {
-        match result {
-            Ok(_) => "ok".into_response(),
-            Err(e) => (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()).into_response(),
-        }
-    }
     Router::new()
         .route("/test/set/{n}", post(set))
         .route("/test/add/{text}", post(add))
-        .route("/test/cut", post(cut))
-        .route("/test/release", post(release))
         .route("/test/gap", post(gap))
         .with_state(h)
 }
