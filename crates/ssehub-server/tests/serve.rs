@@ -442,41 +442,28 @@ async fn signals_over_http() {
 }
 
 #[tokio::test]
-async fn serves_the_signals_client() {
+async fn serves_the_page_scripts() {
     let s = start(Hub::new(), Config::default()).await;
-    let res = s
-        .http
-        .get(format!("{}/ssehub.js", s.base))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), 200);
-    assert!(res.headers()["content-type"]
-        .to_str()
-        .unwrap()
-        .starts_with("text/javascript"));
-    assert!(res.text().await.unwrap().contains("export function signal"));
-}
-
-#[tokio::test]
-async fn serves_the_htmx_resume_script() {
-    let s = start(Hub::new(), Config::default()).await;
-    let res = s
-        .http
-        .get(format!("{}/ssehub-htmx.js", s.base))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), 200);
-    assert!(res.headers()["content-type"]
-        .to_str()
-        .unwrap()
-        .starts_with("text/javascript"));
-    assert!(res
-        .text()
-        .await
-        .unwrap()
-        .contains("htmx.createEventSource = function"));
+    for (path, needle) in [
+        ("/ssehub.js", "export function signal"),
+        ("/ssehub-htmx.js", "htmx.createEventSource = function"),
+    ] {
+        let res = s
+            .http
+            .get(format!("{}{path}", s.base))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 200, "{path}");
+        assert!(
+            res.headers()["content-type"]
+                .to_str()
+                .unwrap()
+                .starts_with("text/javascript"),
+            "{path}"
+        );
+        assert!(res.text().await.unwrap().contains(needle), "{path}");
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
