@@ -40,6 +40,19 @@ struct State {
     signals: HashMap<Topic, Cached>,
 }
 
+impl State {
+    /// Moves to the event at `position`, unless it is not newer than the
+    /// newest delivered (then it was delivered already: false).
+    fn advance(&mut self, position: Position, id: &EventId) -> bool {
+        if position <= self.position {
+            return false;
+        }
+        self.position = position;
+        self.head_id = id.clone();
+        true
+    }
+}
+
 /// A signal's value as of the feed's position.
 #[derive(Debug)]
 pub(crate) struct Cached {
@@ -125,11 +138,9 @@ impl Feed {
     pub fn deliver(&self, position: Position, id: &EventId, topics: &[Topic], body: &[u8]) {
         let frame = with_id(id, body);
         let mut state = self.state();
-        if position <= state.position {
+        if !state.advance(position, id) {
             return;
         }
-        state.position = position;
-        state.head_id = id.clone();
         self.inner.registry.deliver(position, topics, &frame);
     }
 
@@ -151,8 +162,9 @@ impl Feed {
             return true;
         };
         let parsed: Result<SignalData, _> = serde_json::from_str(data);
+        let frame = with_id(id, &body);
         let mut state = self.state();
-        if position <= state.position {
+        if !state.advance(position, id) {
             return true;
         }
         let mut followed = true;
@@ -194,9 +206,6 @@ impl Feed {
         if let Some(cached) = cached {
             state.signals.insert(name.clone(), cached);
         }
-        state.position = position;
-        state.head_id = id.clone();
-        let frame = with_id(id, &body);
         self.inner
             .registry
             .deliver(position, std::slice::from_ref(name), &frame);
@@ -236,11 +245,9 @@ impl Feed {
     pub(crate) fn deliver_record(&self, position: Position, id: &EventId, record: &Record) {
         let frame = with_id(id, &record.body);
         let mut state = self.state();
-        if position <= state.position {
+        if !state.advance(position, id) {
             return;
         }
-        state.position = position;
-        state.head_id = id.clone();
         if let Some(sig) = &record.signal {
             state.signals.insert(
                 sig.name.clone(),
