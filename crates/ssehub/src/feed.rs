@@ -240,10 +240,16 @@ impl Feed {
         self.inner.signal_changed.notify_waiters();
     }
 
-    /// Delivers a record as it was appended (the in-memory path: the new
-    /// value is at hand, nothing is parsed).
-    pub(crate) fn deliver_record(&self, position: Position, id: &EventId, record: &Record) {
-        let frame = with_id(id, &record.body);
+    /// Delivers a record as it was appended, its `frame` already stamped
+    /// with `id` (the in-memory path: the frame is shared with history, the
+    /// new value is at hand, nothing is parsed).
+    pub(crate) fn deliver_record(
+        &self,
+        position: Position,
+        id: &EventId,
+        record: &Record,
+        frame: &Bytes,
+    ) {
         let mut state = self.state();
         if !state.advance(position, id) {
             return;
@@ -258,9 +264,7 @@ impl Feed {
                 },
             );
         }
-        self.inner
-            .registry
-            .deliver(position, &record.topics, &frame);
+        self.inner.registry.deliver(position, &record.topics, frame);
         drop(state);
         if record.signal.is_some() {
             self.inner.signal_changed.notify_waiters();

@@ -55,14 +55,15 @@ impl Memory {
     fn push(&self, log: &mut Log, record: Record) -> EventId {
         let seq = log.history.head() + 1;
         let id = self.epoch.id(seq);
+        // One frame, shared by history and every subscriber's queue.
+        let frame = feed::with_id(&id, &record.body);
         if let Some(feed) = self.feed.get() {
-            feed.deliver_record(Position::new(0, seq), &id, &record);
+            feed.deliver_record(Position::new(0, seq), &id, &record, &frame);
         }
         if let Some(sig) = &record.signal {
             log.signals
                 .insert(sig.name.clone(), (sig.version, sig.value.clone()));
         }
-        let frame = feed::with_id(&id, &record.body);
         log.history.push(Entry {
             seq,
             topics: record.topics.into_boxed_slice(),
