@@ -334,7 +334,14 @@ fn has_line_break(bytes: &[u8]) -> bool {
     find_line_break(bytes).is_some()
 }
 
-fn check_id(id: &str) -> Result<(), EventError> {
+/// Whether `id` can be an event's id: no CR or LF (they would end the `id:`
+/// line early), no NUL (clients ignore such an id).
+///
+/// ```
+/// assert!(ssehub_core::check_id("1764150000000-0").is_ok());
+/// assert!(ssehub_core::check_id("a\nb").is_err());
+/// ```
+pub fn check_id(id: &str) -> Result<(), EventError> {
     if has_line_break(id.as_bytes()) {
         Err(EventError::LineBreakInId)
     } else if id.as_bytes().contains(&0) {

@@ -26,6 +26,6 @@ mod event;
 mod parse;
 mod stream;
 
-pub use event::{comment, Event, EventBuilder, EventError};
+pub use event::{check_id, comment, Event, EventBuilder, EventError};
 pub use parse::{parse_all, Item, Limits, MessageEvent, ParseError, Parser};
 pub use stream::{EventStream, FrameStream, StreamError};

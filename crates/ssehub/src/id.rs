@@ -16,7 +16,7 @@ impl EventId {
     /// fit an `id:` line: no CR, LF or NUL.
     pub fn new(id: impl Into<String>) -> Result<EventId, ssehub_core::EventError> {
         let id = id.into();
-        ssehub_core::Event::data("").with_id(&id)?;
+        ssehub_core::check_id(&id)?;
         Ok(EventId(id))
     }
 
@@ -108,6 +108,17 @@ impl Epoch {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn backend_ids_must_fit_an_id_line() {
+        assert_eq!(
+            EventId::new("1764150000000-0").unwrap().as_str(),
+            "1764150000000-0"
+        );
+        assert!(EventId::new("a\nb").is_err());
+        assert!(EventId::new("a\rb").is_err());
+        assert!(EventId::new("a\0b").is_err());
+    }
 
     #[test]
     fn ids_round_trip_and_epochs_differ() {
