@@ -40,6 +40,11 @@ impl ApiError {
         self
     }
 
+    /// The stable error code (`"rate_limited"`, ...).
+    pub fn code(&self) -> &'static str {
+        self.code
+    }
+
     /// The `Retry-After` seconds, if any.
     pub fn retry_after_seconds(&self) -> Option<u64> {
         self.retry_after
@@ -61,6 +66,9 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let body = serde_json::json!({"error": self.code, "message": self.message});
         let mut response = (self.status, Json(body)).into_response();
+        response
+            .extensions_mut()
+            .insert(crate::log::ErrorCode(self.code));
         if let Some(seconds) = self.retry_after {
             response
                 .headers_mut()

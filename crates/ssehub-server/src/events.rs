@@ -4,9 +4,8 @@
 
 use std::convert::Infallible;
 use std::future::Future;
-use std::net::IpAddr;
 use std::pin::Pin;
-use std::task::{Context, Poll};
+use std::task::{ready, Context, Poll};
 use std::time::SystemTime;
 
 use axum::body::{Body, Bytes};
@@ -19,8 +18,11 @@ use ssehub::axum::{LastEventId, MaybePeer};
 use ssehub::{SubscribeError, SubscribeOptions, Subscription};
 
 use crate::auth::Access;
+use crate::client;
 use crate::error::ApiError;
+use crate::http2;
 use crate::limits::Slot;
+use crate::log::{Ended, StreamLog};
 use crate::AppState;
 
 /// The axum route (used for requests that arrive on a connection already
@@ -31,12 +33,14 @@ pub(crate) async fn subscribe(
     MaybePeer(peer): MaybePeer,
     mut parts: Parts,
 ) -> Result<Response, ApiError> {
-    let ip = peer.as_ref().map(|p| p.addr().ip());
-    let on_lag: Option<OnLag> = match peer {
-        Some(peer) => Some(Box::new(move || peer.cut())),
-        None => None,
+    // A lagging subscriber's stream ends: on HTTP/2 the stream alone, on
+    // HTTP/1.1 its connection.
+    let on_lag: Option<OnLag> = match (http2::stream_cut(), peer) {
+        (Some(stream), _) => Some(Box::new(move || stream.cut())),
+        (None, Some(peer)) => Some(Box::new(move || peer.cut())),
+        (None, None) => None,
     };
-    let opened = open(&state, &mut parts, ip, on_lag).await?;
+    let opened = open(&state, &mut parts, on_lag).await?;
     let expiry = opened
         .expires
         .map(|at| Box::pin(tokio::time::sleep_until(at)));
@@ -44,16 +48,24 @@ pub(crate) async fn subscribe(
         subscription: opened.subscription,
         expiry,
         _slot: opened.slot,
+        log: opened.log,
+        bytes: 0,
+        ended: None,
     }));
     ssehub::axum::event_stream_headers(&mut response);
     Ok(response)
 }
 
-/// A subscription that ends when its token expires.
+/// A subscription that ends when its token expires, and logs its end.
 struct Expiring {
     subscription: Subscription,
     expiry: Option<Pin<Box<tokio::time::Sleep>>>,
     _slot: Option<Slot>,
+    log: StreamLog,
+    bytes: u64,
+    /// Why it ended, once it has; dropped before that, the client left (or
+    /// it was cut off for lagging, which the hub counts).
+    ended: Option<Ended>,
 }
 
 impl Stream for Expiring {
@@ -62,12 +74,28 @@ impl Stream for Expiring {
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
         if let Some(expiry) = &mut self.expiry {
             if expiry.as_mut().poll(cx).is_ready() {
+                self.ended = Some(Ended::TokenExpired);
                 return Poll::Ready(None);
             }
         }
-        Pin::new(&mut self.subscription)
-            .poll_next(cx)
-            .map(|frame| frame.map(Ok))
+        let frame = ready!(Pin::new(&mut self.subscription).poll_next(cx));
+        match frame {
+            Some(frame) => {
+                self.bytes += frame.len() as u64;
+                Poll::Ready(Some(Ok(frame)))
+            }
+            None => {
+                self.ended = Some(Ended::ByHub);
+                Poll::Ready(None)
+            }
+        }
+    }
+}
+
+impl Drop for Expiring {
+    fn drop(&mut self) {
+        let why = self.ended.unwrap_or(Ended::ClientGone);
+        self.log.closed(&self.subscription, self.bytes, why);
     }
 }
 
@@ -81,6 +109,8 @@ pub(crate) struct Opened {
     pub(crate) expires: Option<tokio::time::Instant>,
     /// Its place among the client address's open streams.
     pub(crate) slot: Option<Slot>,
+    /// To log its end.
+    pub(crate) log: StreamLog,
 }
 
 /// Opens the subscription a request asks for: its `topic` parameters, and
@@ -89,7 +119,6 @@ pub(crate) struct Opened {
 pub(crate) async fn open(
     state: &AppState,
     parts: &mut Parts,
-    ip: Option<IpAddr>,
     on_lag: Option<OnLag>,
 ) -> Result<Opened, ApiError> {
     let topics: Vec<String> = form_urlencoded::parse(parts.uri.query().unwrap_or("").as_bytes())
@@ -116,6 +145,7 @@ pub(crate) async fn open(
         Some(auth) => auth.authorize(parts, Access::Subscribe, &topics)?,
         None => None,
     };
+    let ip = client::ip(parts, &state.config.trusted_proxies);
     state.connect_rate.check(ip)?;
     let slot = match ip {
         Some(ip) => state.per_ip.enter(ip)?,
@@ -143,9 +173,11 @@ pub(crate) async fn open(
         let left = at.duration_since(SystemTime::now()).unwrap_or_default();
         tokio::time::Instant::now() + left
     });
+    let log = StreamLog::opened(&subscription, ip);
     Ok(Opened {
         subscription,
         expires,
         slot,
+        log,
     })
 }

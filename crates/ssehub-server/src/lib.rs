@@ -27,19 +27,27 @@ use ssehub::Hub;
 use tokio::net::{TcpListener, TcpSocket};
 
 mod auth;
+mod client;
 mod conn;
 mod cors;
 mod error;
 mod events;
+mod files;
 mod health;
+mod http2;
 mod limits;
+mod log;
 mod metrics;
 mod page;
 mod publish;
 mod signals;
+mod tls;
 
 pub use auth::{Auth, KeyError};
 pub use error::ApiError;
+pub use files::{connection_budget, file_limit, raise_file_limit, FileLimit};
+pub use ipnet::IpNet;
+pub use tls::{Tls, TlsError};
 
 /// What `ssehub serve` is configured with.
 #[derive(Clone, Debug)]
@@ -54,8 +62,18 @@ pub struct Config {
     pub max_topics: usize,
     /// Most bytes of a published event's data (more: 413).
     pub max_event_bytes: usize,
-    /// Most open streams per client address (more: 429); 0: no limit.
+    /// Most open streams per client address (more: 429); 0: no limit (the
+    /// default: one backend or load test from one address is not throttled;
+    /// set it for the open internet, with `trusted_proxies` behind a proxy).
     pub max_connections_per_ip: usize,
+    /// Most open connections of [`run`] (more: 503 with `Retry-After`);
+    /// default: what the file limit allows ([`connection_budget`]).
+    pub max_connections: usize,
+    /// Peers whose `X-Forwarded-For` / `Forwarded` headers name the client
+    /// (reverse proxies); for anyone else the socket's peer is the client.
+    pub trusted_proxies: Vec<IpNet>,
+    /// HTTPS (HTTP/2 and HTTP/1.1) for [`run`]; `None`: plain HTTP/1.1.
+    pub tls: Option<Tls>,
     /// Origins allowed to call the hub from a browser (CORS, credentials
     /// allowed); none by default.
     pub cors_origins: Vec<axum::http::HeaderValue>,
@@ -76,7 +94,12 @@ impl Default for Config {
             auth: None,
             max_topics: 64,
             max_event_bytes: 1 << 20,
-            max_connections_per_ip: 1000,
+            max_connections_per_ip: 0,
+            max_connections: files::file_limit()
+                .map(files::connection_budget)
+                .unwrap_or(usize::MAX),
+            trusted_proxies: Vec::new(),
+            tls: None,
             cors_origins: Vec::new(),
             connect_rate: 0,
             publish_rate: 0,
@@ -141,6 +164,10 @@ fn app(state: AppState) -> Router {
         )
         .fallback(error::not_found)
         .method_not_allowed_fallback(error::method_not_allowed)
+        .layer(axum::middleware::from_fn_with_state(
+            std::sync::Arc::<[IpNet]>::from(state.config.trusted_proxies.as_slice()),
+            log::refusals,
+        ))
         .layer(cors::layer(&state.config.cors_origins))
         .with_state(state)
 }
@@ -168,10 +195,17 @@ pub async fn run(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let grace = config.shutdown_grace;
+    let max = config.max_connections;
     let state = AppState::new(hub.clone(), config);
     let app = app(state.clone());
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let tracker = std::sync::Arc::new(conn::Tracker::default());
+    // Connections being refused hold a descriptor too: at most half the
+    // reserve at once, beyond that they are closed unanswered.
+    let refusing = std::sync::Arc::new(conn::Tracker::default());
+    let most_refusing = (max / 20).clamp(1, 512);
+    let mut refused = Throttled::new("connections refused: the hub holds its --max-connections");
+    let mut failed = Throttled::new("cannot accept connections");
     let mut shutdown = std::pin::pin!(shutdown);
     let mut tidy = tokio::time::interval(Duration::from_secs(60));
     loop {
@@ -185,14 +219,30 @@ pub async fn run(
                 Ok((stream, addr)) => {
                     // Events are small and latency matters: no Nagle delay.
                     let _ = stream.set_nodelay(true);
+                    if tracker.open() >= max {
+                        refused.warn(&format!("{max} open"));
+                        if refusing.open() < most_refusing {
+                            let guard = refusing.enter();
+                            let state = state.clone();
+                            tokio::spawn(async move {
+                                conn::refuse(stream, addr, state, max).await;
+                                drop(guard);
+                            });
+                        }
+                        continue;
+                    }
                     let guard = tracker.enter();
                     let (state, app, stop) = (state.clone(), app.clone(), stop_rx.clone());
                     tokio::spawn(conn::serve(stream, addr, state, app, stop, guard));
                 }
                 // Reset before accept: try the next one.
                 Err(e) if matches!(e.kind(), std::io::ErrorKind::ConnectionAborted | std::io::ErrorKind::ConnectionReset) => {}
-                // Out of file descriptors and the like: back off briefly.
-                Err(_) => tokio::time::sleep(Duration::from_millis(50)).await,
+                // Out of file descriptors and the like: open streams go on;
+                // back off briefly, and accept again once some are closed.
+                Err(e) => {
+                    failed.warn(&e.to_string());
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
             }
         }
     }
@@ -202,4 +252,35 @@ pub async fn run(
     let _ = stop_tx.send(true);
     let _ = tokio::time::timeout(grace, tracker.wait_idle()).await;
     Ok(())
+}
+
+/// A warning logged at most once a second, saying how many were left out.
+struct Throttled {
+    what: &'static str,
+    last: Option<tokio::time::Instant>,
+    left_out: u64,
+}
+
+impl Throttled {
+    fn new(what: &'static str) -> Throttled {
+        Throttled {
+            what,
+            last: None,
+            left_out: 0,
+        }
+    }
+
+    fn warn(&mut self, detail: &str) {
+        let now = tokio::time::Instant::now();
+        if self
+            .last
+            .is_some_and(|last| now.duration_since(last) < Duration::from_secs(1))
+        {
+            self.left_out += 1;
+            return;
+        }
+        tracing::warn!(more_since_last = self.left_out, "{}: {detail}", self.what);
+        self.last = Some(now);
+        self.left_out = 0;
+    }
 }

@@ -109,12 +109,3 @@ impl Rate {
         }
     }
 }
-
-/// The client's address, when the request came through [`run`](crate::run)
-/// (or any server that sets `ConnectInfo<Peer>`).
-pub(crate) fn client_ip(parts: &axum::http::request::Parts) -> Option<IpAddr> {
-    parts
-        .extensions
-        .get::<axum::extract::ConnectInfo<ssehub::axum::Peer>>()
-        .map(|info| info.0.addr().ip())
-}

@@ -17,7 +17,7 @@ pub(crate) struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Run the hub: publish over HTTP, subscribe with EventSource.
-    Serve(cmd::serve::Args),
+    Serve(Box<cmd::serve::Args>),
     /// Publish one event to a hub; prints its id.
     Publish(cmd::publish::Args),
     /// Read an event stream on stdin and print one JSON object a line:
@@ -43,7 +43,7 @@ fn main() -> ExitCode {
         }
     }
     let result = match cli.command {
-        Command::Serve(args) => cmd::serve::run(args),
+        Command::Serve(args) => cmd::serve::run(*args),
         Command::Publish(args) => cmd::publish::run(args),
         Command::Parse(args) => cmd::parse::run(args),
         Command::Tail(args) => cmd::tail::run(args),

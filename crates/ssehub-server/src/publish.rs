@@ -10,8 +10,8 @@ use axum::Json;
 use ssehub::{Event, PublishError};
 
 use crate::auth::Access;
+use crate::client;
 use crate::error::{media_type, read_body, ApiError};
-use crate::limits::client_ip;
 use crate::AppState;
 
 /// The fields of a publish request, in either encoding.
@@ -30,7 +30,9 @@ pub(crate) async fn publish(
     parts: Parts,
     body: Body,
 ) -> Result<Json<serde_json::Value>, ApiError> {
-    state.publish_rate.check(client_ip(&parts))?;
+    state
+        .publish_rate
+        .check(client::ip(&parts, &state.config.trusted_proxies))?;
     let headers = &parts.headers;
     let body = read_body(body, state.config.max_body_bytes).await?;
     let content_type = media_type(headers).unwrap_or_default();

@@ -10,8 +10,8 @@ use ssehub::json_patch::Patch;
 use ssehub::SignalError;
 
 use crate::auth::Access;
+use crate::client;
 use crate::error::{media_type, read_body, ApiError};
-use crate::limits::client_ip;
 use crate::AppState;
 
 pub(crate) async fn get(
@@ -72,7 +72,9 @@ async fn change_body(
     body: Body,
     accepted: &[&str],
 ) -> Result<axum::body::Bytes, ApiError> {
-    state.publish_rate.check(client_ip(parts))?;
+    state
+        .publish_rate
+        .check(client::ip(parts, &state.config.trusted_proxies))?;
     authorize(state, parts, Access::Publish, name)?;
     expect_json(&parts.headers, accepted)?;
     read_body(body, state.config.max_body_bytes).await

@@ -260,7 +260,7 @@ pub(crate) enum Next {
 
 impl State {
     pub(crate) fn pop(&mut self, waker: &Waker) -> Next {
-        if self.end == Some(End::Lagged) {
+        if self.lagged() {
             return Next::End;
         }
         if self.skipped > 0 {
@@ -280,11 +280,21 @@ impl State {
         if self.queue.capacity() > 64 {
             self.queue = VecDeque::new();
         }
+        self.set_waker(waker);
+        Next::Pending
+    }
+
+    /// Stores the waker to wake on the next frame or the end.
+    pub(crate) fn set_waker(&mut self, waker: &Waker) {
         match &self.waker {
             Some(w) if w.will_wake(waker) => {}
             _ => self.waker = Some(waker.clone()),
         }
-        Next::Pending
+    }
+
+    /// Whether it was cut off for lagging.
+    pub(crate) fn lagged(&self) -> bool {
+        self.end == Some(End::Lagged)
     }
 
     /// Moves up to `max` frames into `out`, under one lock. `Ready(true)`:

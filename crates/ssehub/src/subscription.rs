@@ -68,6 +68,33 @@ impl Subscription {
         self.resume
     }
 
+    /// Whether the hub cut it off for falling behind (under
+    /// [`LagPolicy::Disconnect`](crate::LagPolicy)); its stream has ended.
+    pub fn lagged(&self) -> bool {
+        self.sub.lock().lagged()
+    }
+
+    /// Completes when the hub cuts it off for falling behind: a writer
+    /// stuck in a write to a client that stopped reading waits on this
+    /// beside the write, and gives up the connection when it completes.
+    pub async fn until_lagged(&self) {
+        std::future::poll_fn(|cx| {
+            let mut state = self.sub.lock();
+            if state.lagged() {
+                Poll::Ready(())
+            } else {
+                state.set_waker(cx.waker());
+                Poll::Pending
+            }
+        })
+        .await
+    }
+
+    /// The topics and patterns it subscribed to.
+    pub fn topics(&self) -> impl Iterator<Item = &str> {
+        self.sub.topics.iter().map(|topic| topic.as_str())
+    }
+
     /// Moves the frames ready now, up to `max` (at least one, waiting for it),
     /// into `out`, so that a writer can send them in one vectored write.
     /// Returns `false` once the stream has ended.

@@ -51,16 +51,52 @@ pub(crate) struct Args {
     #[arg(long, env = "SSEHUB_MAX_TOPICS", default_value_t = 64)]
     max_topics: usize,
     /// Streams a client IP address may open per second, bursts of twice that
-    /// (more: 429 with Retry-After); 0: no limit.
-    #[arg(long, env = "SSEHUB_CONNECT_RATE", default_value_t = 100)]
+    /// (more: 429 with Retry-After); 0 (default): no limit. For the open
+    /// internet, e.g. 20 (see docs/deploy.md).
+    #[arg(long, env = "SSEHUB_CONNECT_RATE", default_value_t = 0)]
     connect_rate: u32,
     /// Publishes and signal changes per second per client IP address, bursts
-    /// of twice that (more: 429 with Retry-After); 0: no limit.
-    #[arg(long, env = "SSEHUB_PUBLISH_RATE", default_value_t = 1000)]
+    /// of twice that (more: 429 with Retry-After); 0 (default): no limit.
+    #[arg(long, env = "SSEHUB_PUBLISH_RATE", default_value_t = 0)]
     publish_rate: u32,
-    /// Most open streams per client IP address (more: 429); 0: no limit.
-    #[arg(long, env = "SSEHUB_MAX_CONNECTIONS_PER_IP", default_value_t = 1000)]
+    /// Most open streams per client IP address (more: 429); 0 (default): no
+    /// limit. For the open internet, e.g. 100 (see docs/deploy.md).
+    #[arg(long, env = "SSEHUB_MAX_CONNECTIONS_PER_IP", default_value_t = 0)]
     max_connections_per_ip: usize,
+    /// Most open connections (more: 503 with Retry-After), so that the hub
+    /// never runs out of file descriptors. Default: the open-file limit
+    /// (raised to its hard limit at start) less a reserve of a tenth.
+    #[arg(long, env = "SSEHUB_MAX_CONNECTIONS")]
+    max_connections: Option<usize>,
+    /// A reverse proxy's address range (CIDR, e.g. 10.0.0.0/8 or
+    /// 127.0.0.1/32): for peers in it, the client is the last untrusted hop
+    /// of X-Forwarded-For (else Forwarded: for=); per-IP limits and logs use
+    /// it. Repeatable; comma-separated in the environment.
+    #[arg(
+        long,
+        env = "SSEHUB_TRUSTED_PROXY",
+        value_name = "CIDR",
+        value_delimiter = ','
+    )]
+    trusted_proxy: Vec<ssehub_server::IpNet>,
+    /// PEM certificate chain (end-entity first) for HTTPS, with --tls-key.
+    /// Served with HTTP/2 and HTTP/1.1; re-read on SIGHUP without dropping
+    /// streams.
+    #[arg(
+        long,
+        env = "SSEHUB_TLS_CERT",
+        value_name = "FILE",
+        requires = "tls_key"
+    )]
+    tls_cert: Option<std::path::PathBuf>,
+    /// PEM private key of --tls-cert.
+    #[arg(
+        long,
+        env = "SSEHUB_TLS_KEY",
+        value_name = "FILE",
+        requires = "tls_cert"
+    )]
+    tls_key: Option<std::path::PathBuf>,
     /// Secret that HS256 tokens are signed with. With a key, nothing is
     /// published, and nothing outside --public-topics is read, without a token
     /// that grants it.
@@ -117,6 +153,33 @@ pub(crate) fn run(args: Args) -> anyhow::Result<()> {
 }
 
 async fn serve(args: Args) -> anyhow::Result<()> {
+    // Each connection holds a file descriptor: the soft limit (often 1,024)
+    // goes up to the hard limit.
+    let file_limit = match ssehub_server::raise_file_limit() {
+        Ok(limit) => {
+            tracing::info!(
+                before = limit.before,
+                hard = limit.hard,
+                "open-file limit: {}",
+                limit.now
+            );
+            limit.now
+        }
+        Err(e) => {
+            let now = ssehub_server::file_limit().unwrap_or(1024);
+            tracing::warn!("cannot raise the open-file limit ({e}); it stays {now}");
+            now
+        }
+    };
+    let max_connections = args
+        .max_connections
+        .unwrap_or_else(|| ssehub_server::connection_budget(file_limit));
+    let tls = match (&args.tls_cert, &args.tls_key) {
+        (Some(cert), Some(key)) => {
+            Some(ssehub_server::Tls::from_pem_files(cert, key).context("--tls-cert/--tls-key")?)
+        }
+        _ => None,
+    };
     let mut hub = Hub::builder()
         .history_events(args.history_events)
         .history_bytes(args.history_bytes)
@@ -168,12 +231,19 @@ async fn serve(args: Args) -> anyhow::Result<()> {
             tracing::warn!(%addr, "no authorization key and not on loopback: anyone who can reach the hub may publish and subscribe");
         }
     }
-    tracing::info!(%addr, auth = auth.is_some(), "listening on http://{addr}");
+    let scheme = if tls.is_some() { "https" } else { "http" };
+    tracing::info!(%addr, auth = auth.is_some(), max_connections, "listening on {scheme}://{addr}");
+    if let Some(tls) = &tls {
+        tokio::spawn(reload_on_hangup(tls.clone()));
+    }
     let config = ssehub_server::Config {
         max_body_bytes: args.max_body_bytes,
         max_event_bytes: args.max_event_bytes,
         max_topics: args.max_topics,
         max_connections_per_ip: args.max_connections_per_ip,
+        max_connections,
+        trusted_proxies: args.trusted_proxy.clone(),
+        tls,
         cors_origins,
         connect_rate: args.connect_rate,
         publish_rate: args.publish_rate,
@@ -202,6 +272,29 @@ async fn redis_backend(url: &str, args: &Args) -> anyhow::Result<ssehub_redis::R
 #[cfg(not(feature = "redis"))]
 async fn redis_backend(_url: &str, _args: &Args) -> anyhow::Result<ssehub::backend::Memory> {
     anyhow::bail!("--redis: this ssehub was built without the `redis` feature")
+}
+
+/// Reads the certificate files again on each SIGHUP (after a renewal):
+/// new connections get the new certificate, open ones keep theirs.
+async fn reload_on_hangup(tls: ssehub_server::Tls) {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        let Ok(mut hangups) = signal(SignalKind::hangup()) else {
+            tracing::warn!("cannot listen for SIGHUP: certificates will not be reloaded");
+            return;
+        };
+        while hangups.recv().await.is_some() {
+            match tls.reload() {
+                Ok(()) => tracing::info!("SIGHUP: certificates reloaded"),
+                Err(e) => {
+                    tracing::warn!("SIGHUP: certificates not reloaded, keeping the old ones: {e}")
+                }
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    drop(tls);
 }
 
 /// Completes on SIGINT (Ctrl-C) or SIGTERM.

@@ -154,3 +154,153 @@ pub fn serve(args: &[&str], env: &[(&str, &str)]) -> (Child, String) {
     std::thread::spawn(move || lines.for_each(drop));
     (child, addr)
 }
+
+/// A `ssehub serve` process (or a shell that execs one) whose JSON log lines
+/// are kept, so a test can wait for one. Killed when dropped.
+pub struct Logged {
+    pub child: Child,
+    pub addr: String,
+    logs: std::sync::Arc<(std::sync::Mutex<Vec<Value>>, tokio::sync::Notify)>,
+}
+
+impl Logged {
+    /// `ssehub serve --log-format json ARGS`.
+    pub fn serve(args: &[&str]) -> Logged {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_ssehub"));
+        command.args(["serve", "--log-format", "json"]).args(args);
+        Logged::spawn(command)
+    }
+
+    /// `sh -c 'SETUP; exec ssehub serve --log-format json ARGS'`: for limits
+    /// set with `ulimit` before the hub starts.
+    pub fn serve_after(setup: &str, args: &[&str]) -> Logged {
+        let script = format!("{setup} && exec \"$0\" serve --log-format json \"$@\"",);
+        let mut command = Command::new("sh");
+        command
+            .args(["-c", &script, env!("CARGO_BIN_EXE_ssehub")])
+            .args(args);
+        Logged::spawn(command)
+    }
+
+    fn spawn(mut command: Command) -> Logged {
+        let mut child = command
+            .env_remove("RUST_LOG")
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let logs = std::sync::Arc::new((
+            std::sync::Mutex::new(Vec::new()),
+            tokio::sync::Notify::new(),
+        ));
+        let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+        let addr = loop {
+            let line = lines.next().expect("a log line").unwrap();
+            let log: Value = serde_json::from_str(&line).expect("JSON logs");
+            let addr = log["fields"]["addr"].as_str().map(str::to_owned);
+            logs.0.lock().unwrap().push(log);
+            if let Some(addr) = addr {
+                break addr;
+            }
+        };
+        let keep = logs.clone();
+        std::thread::spawn(move || {
+            for line in lines.map_while(Result::ok) {
+                if let Ok(log) = serde_json::from_str::<Value>(&line) {
+                    keep.0.lock().unwrap().push(log);
+                    keep.1.notify_waiters();
+                }
+            }
+        });
+        Logged { child, addr, logs }
+    }
+
+    /// The first log line (so far or within 30 s) for which `matches` holds.
+    pub async fn wait_log(&self, what: &str, matches: impl Fn(&Value) -> bool) -> Value {
+        let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(30);
+        loop {
+            let notified = self.logs.1.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            if let Some(log) = self.logs.0.lock().unwrap().iter().find(|l| matches(l)) {
+                return log.clone();
+            }
+            if tokio::time::timeout_at(deadline, notified).await.is_err() {
+                panic!(
+                    "no log line {what} within 30 s: {:#?}",
+                    self.logs.0.lock().unwrap()
+                );
+            }
+        }
+    }
+
+    /// Every log line so far for which `matches` holds.
+    pub fn logs(&self, matches: impl Fn(&Value) -> bool) -> Vec<Value> {
+        self.logs
+            .0
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|l| matches(l))
+            .cloned()
+            .collect()
+    }
+
+    pub fn message(log: &Value) -> &str {
+        log["fields"]["message"].as_str().unwrap_or("")
+    }
+}
+
+impl Drop for Logged {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A certificate authority and a certificate it signed for `localhost` and
+/// 127.0.0.1, as PEM files in `dir` (`NAME.pem`, `NAME.key`); returns the
+/// CA's and the certificate's DER.
+pub fn certificate(dir: &std::path::Path, name: &str) -> (Vec<u8>, Vec<u8>) {
+    let mut ca = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    ca.distinguished_name
+        .push(rcgen::DnType::CommonName, format!("ssehub test CA {name}"));
+    let ca_key = rcgen::KeyPair::generate().unwrap();
+    let ca = rcgen::CertifiedIssuer::self_signed(ca, ca_key).unwrap();
+    let key = rcgen::KeyPair::generate().unwrap();
+    let cert = rcgen::CertificateParams::new(vec!["localhost".into(), "127.0.0.1".into()])
+        .unwrap()
+        .signed_by(&key, &ca)
+        .unwrap();
+    std::fs::write(dir.join(format!("{name}.pem")), cert.pem()).unwrap();
+    std::fs::write(dir.join(format!("{name}.key")), key.serialize_pem()).unwrap();
+    (ca.der().to_vec(), cert.der().to_vec())
+}
+
+/// A temporary directory, removed when dropped.
+pub struct TempDir(pub std::path::PathBuf);
+
+impl TempDir {
+    pub fn new(name: &str) -> TempDir {
+        let dir = std::env::temp_dir().join(format!(
+            "ssehub-{name}-{}-{}",
+            std::process::id(),
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .as_nanos()
+        ));
+        std::fs::create_dir_all(&dir).unwrap();
+        TempDir(dir)
+    }
+
+    pub fn path(&self, name: &str) -> String {
+        self.0.join(name).display().to_string()
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}

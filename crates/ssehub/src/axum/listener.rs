@@ -95,10 +95,12 @@ impl Cut {
     }
 }
 
-/// An accepted connection that can be cut (what [`Listener`] yields).
+/// An accepted connection that can be cut (what [`Listener`] yields): a
+/// TCP stream, or any other byte stream (`S`), such as a TLS session over
+/// one.
 #[derive(Debug)]
-pub struct Connection {
-    stream: TcpStream,
+pub struct Connection<S = TcpStream> {
+    stream: S,
     cut: Arc<Cut>,
     /// Bytes already read from `stream` by someone else, to be read first.
     prefix: bytes::Bytes,
@@ -109,11 +111,13 @@ impl Connection {
     pub fn new(stream: TcpStream) -> Connection {
         Connection::with_prefix(stream, bytes::Bytes::new())
     }
+}
 
+impl<S> Connection<S> {
     /// Wraps a stream from which `prefix` was already read (a server that
     /// looked at the request before handing the connection on): reads
     /// return `prefix` first.
-    pub fn with_prefix(stream: TcpStream, prefix: bytes::Bytes) -> Connection {
+    pub fn with_prefix(stream: S, prefix: bytes::Bytes) -> Connection<S> {
         Connection {
             stream,
             cut: Arc::new(Cut::default()),
@@ -131,7 +135,7 @@ impl Connection {
     }
 }
 
-impl AsyncRead for Connection {
+impl<S: AsyncRead + Unpin> AsyncRead for Connection<S> {
     fn poll_read(
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
@@ -147,7 +151,7 @@ impl AsyncRead for Connection {
     }
 }
 
-impl AsyncWrite for Connection {
+impl<S: AsyncWrite + Unpin> AsyncWrite for Connection<S> {
     fn poll_write(
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,

@@ -1,0 +1,129 @@
+//! What the hub logs about its clients, at `info`: a line when a stream opens
+//! and when it closes (client address, topics, duration, bytes, why it
+//! ended), and one per refused request (`warn` for limits, which say the hub
+//! is busy or a client too eager). Paths are logged without their query, so
+//! a `?token=` never reaches a log.
+
+use std::net::IpAddr;
+
+use axum::extract::Request;
+use axum::http::{Method, StatusCode};
+use axum::middleware::Next;
+use axum::response::Response;
+use ssehub::Subscription;
+use tokio::time::Instant;
+
+use crate::client;
+
+/// Why a stream ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Ended {
+    /// The client closed its connection (or stream).
+    ClientGone,
+    /// It fell behind and the lag policy cut it off.
+    Lagged,
+    /// Its token expired.
+    TokenExpired,
+    /// The hub ended it (shutting down, or a backend that could not replay).
+    ByHub,
+    /// Writing to the client failed.
+    WriteFailed,
+}
+
+impl Ended {
+    fn as_str(self) -> &'static str {
+        match self {
+            Ended::ClientGone => "client closed",
+            Ended::Lagged => "lagged",
+            Ended::TokenExpired => "token expired",
+            Ended::ByHub => "ended by the hub",
+            Ended::WriteFailed => "write failed",
+        }
+    }
+}
+
+/// What a stream's writer keeps to log its end.
+#[derive(Debug)]
+pub(crate) struct StreamLog {
+    opened: Instant,
+    client: Option<IpAddr>,
+}
+
+impl StreamLog {
+    /// Logs that `sub` opened for `client`.
+    pub(crate) fn opened(sub: &Subscription, client: Option<IpAddr>) -> StreamLog {
+        tracing::info!(
+            stream = sub.id(),
+            client = %Client(client),
+            topics = %sub.topics().collect::<Vec<_>>().join(","),
+            resume = ?sub.resume(),
+            "stream opened"
+        );
+        StreamLog {
+            opened: Instant::now(),
+            client,
+        }
+    }
+
+    /// Logs that `sub` closed after `bytes` were written, and why.
+    pub(crate) fn closed(&self, sub: &Subscription, bytes: u64, why: Ended) {
+        tracing::info!(
+            stream = sub.id(),
+            client = %Client(self.client),
+            duration_ms = self.opened.elapsed().as_millis() as u64,
+            bytes,
+            reason = why.as_str(),
+            "stream closed"
+        );
+    }
+}
+
+/// Logs a refused request: its client, method, path (never the query) and
+/// the error code answered.
+pub(crate) fn refused(
+    client: Option<IpAddr>,
+    method: &Method,
+    path: &str,
+    status: StatusCode,
+    code: &str,
+) {
+    let client = Client(client);
+    if status == StatusCode::TOO_MANY_REQUESTS || status == StatusCode::SERVICE_UNAVAILABLE {
+        tracing::warn!(%client, %method, path, status = status.as_u16(), code, "refused");
+    } else {
+        tracing::info!(%client, %method, path, status = status.as_u16(), code, "refused");
+    }
+}
+
+/// The error code an [`ApiError`](crate::ApiError) answered with, for
+/// [`refusals`] to log.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct ErrorCode(pub(crate) &'static str);
+
+/// Middleware: logs every request the router refused with an `ApiError`.
+pub(crate) async fn refusals(
+    axum::extract::State(trusted): axum::extract::State<std::sync::Arc<[ipnet::IpNet]>>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let (parts, body) = request.into_parts();
+    let client = client::ip(&parts, &trusted);
+    let (method, uri) = (parts.method.clone(), parts.uri.clone());
+    let response = next.run(Request::from_parts(parts, body)).await;
+    if let Some(ErrorCode(code)) = response.extensions().get::<ErrorCode>() {
+        refused(client, &method, uri.path(), response.status(), code);
+    }
+    response
+}
+
+/// A client address, or `-` when the server did not say.
+struct Client(Option<IpAddr>);
+
+impl std::fmt::Display for Client {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.0 {
+            Some(ip) => ip.fmt(f),
+            None => f.write_str("-"),
+        }
+    }
+}
