@@ -368,6 +368,12 @@ fn bad_secrets_and_flags_exit_non_zero_with_a_message() {
         &[],
         &["--jwt-secret", "empty"],
     );
+    // An empty variable is an empty secret, not an open hub.
+    fails_saying(
+        &serve_with(&[]),
+        &[("SSEHUB_JWT_SECRET", "")],
+        &["SSEHUB_JWT_SECRET", "empty"],
+    );
 
     fails_saying(&["token", "--sub", "alice"], &[], &["no secret"]);
     fails_saying(
