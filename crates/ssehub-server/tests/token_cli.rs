@@ -257,6 +257,13 @@ async fn minted_tokens_are_accepted_by_serve_with_a_secret_file() {
         7 * 86400
     );
     assert!(claims(&alice)["ssehub"].get("admin").is_none());
+    // A subject alone is a valid token: refused for lack of a grant (403),
+    // not as invalid (401).
+    let carol = mint(&["--secret-file", &file, "--sub", "carol"], &[]);
+    let c = claims(&carol);
+    assert_eq!(c["ssehub"], json!({"publish": [], "subscribe": []}));
+    assert_eq!(c["sub"], "carol");
+    assert!(forbidden(subscribe(&base, "topic=chat/5", &carol).await).await);
 
     // A token of one second: refused with 401 once it has expired.
     let brief = mint(
