@@ -29,6 +29,9 @@ enum Command {
     /// `retry`, resumes with Last-Event-ID; exits 0 when the server answers
     /// 204, non-zero on any other 4xx.
     Tail(cmd::tail::Args),
+    /// Mint an HS256 token for development and scripts; prints it alone on
+    /// stdout (`TOKEN=$(ssehub token --secret-file F --subscribe 'chat/*')`).
+    Token(cmd::token::Args),
 }
 
 fn main() -> ExitCode {
@@ -47,6 +50,7 @@ fn main() -> ExitCode {
         Command::Publish(args) => cmd::publish::run(args),
         Command::Parse(args) => cmd::parse::run(args),
         Command::Tail(args) => cmd::tail::run(args),
+        Command::Token(args) => cmd::token::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

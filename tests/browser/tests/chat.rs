@@ -1,7 +1,8 @@
 //! The chat example on each framework in headless Chromium, driven as users
 //! would: two pages, a message typed in one (Enter) appears in the other.
 //! `actix-chat` and `salvo-chat` serve the page of `axum-chat`; one script
-//! checks that each framework's adapter carries it.
+//! checks that each framework's adapter carries it. Neither page logs an
+//! error in its console (a missing favicon would be one).
 
 use serde_json::json;
 use ssehub::Hub;
@@ -43,7 +44,9 @@ async fn two_pages_talk(url: &str) -> anyhow::Result<()> {
             0,
             "document.querySelectorAll('#messages b, #messages img').length",
         )
-        .eval(0, "document.querySelector('#message').value");
+        .eval(0, "document.querySelector('#message').value")
+        .errors(0)
+        .errors(1);
     let values = browser.run_script(&script, &PageOptions::default()).await?;
 
     let expected = json!([format!("User#1: {hello}"), format!("User#2: {reply}")]);
@@ -51,6 +54,8 @@ async fn two_pages_talk(url: &str) -> anyhow::Result<()> {
     assert_eq!(values[1], expected, "what page 1 shows");
     assert_eq!(values[2], json!(0), "message HTML became elements");
     assert_eq!(values[3], json!(""), "the input is cleared once sent");
+    assert_eq!(values[4], json!([]), "console errors of page 0");
+    assert_eq!(values[5], json!([]), "console errors of page 1");
     Ok(())
 }
 

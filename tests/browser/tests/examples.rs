@@ -69,10 +69,12 @@ async fn the_counter_button_increments_every_page() -> anyhow::Result<()> {
         .click(1, "#increment")
         .wait_for(0, &format!("{COUNT} === 3"))
         .wait_for(1, &format!("{COUNT} === 3"))
-        .eval(1, "document.querySelector('#count').textContent");
+        .eval(1, "document.querySelector('#count').textContent")
+        .errors(0)
+        .errors(1);
     let values = browser.run_script(&script, &PageOptions::default()).await?;
 
-    assert_eq!(values, [json!(1), json!("Count: 3")]);
+    assert_eq!(values, [json!(1), json!("Count: 3"), json!([]), json!([])]);
     assert_eq!(counter.increment().await?, 4, "the server's count");
     Ok(())
 }

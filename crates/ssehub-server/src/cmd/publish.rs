@@ -8,7 +8,8 @@ use anyhow::{bail, Context};
 #[derive(Debug, clap::Args)]
 pub(crate) struct Args {
     /// The hub's base URL, e.g. http://127.0.0.1:8080.
-    #[arg(long, env = "SSEHUB_URL")]
+    // Hidden in --help: a URL may carry a password.
+    #[arg(long, env = "SSEHUB_URL", hide_env_values = true)]
     url: String,
     /// Topic to publish to (repeatable).
     #[arg(long, required = true)]

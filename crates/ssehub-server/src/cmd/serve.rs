@@ -102,6 +102,10 @@ pub(crate) struct Args {
     /// that grants it.
     #[arg(long, env = "SSEHUB_JWT_SECRET", hide_env_values = true)]
     jwt_secret: Option<String>,
+    /// A file holding the HS256 secret, instead of --jwt-secret (whose value
+    /// shows in `ps`); one trailing newline is not part of it.
+    #[arg(long, env = "SSEHUB_JWT_SECRET_FILE", value_name = "FILE")]
+    jwt_secret_file: Option<std::path::PathBuf>,
     /// PEM file of the public key RS256 or ES256 tokens are signed with.
     #[arg(long, env = "SSEHUB_JWT_PUBLIC_KEY", value_name = "FILE")]
     jwt_public_key: Option<std::path::PathBuf>,
@@ -188,24 +192,26 @@ async fn serve(args: Args) -> anyhow::Result<()> {
         hub = hub.backend(redis_backend(url, &args).await?);
     }
     let hub = hub.build();
+    let jwt_secret = super::secret::hs256(
+        args.jwt_secret.as_deref(),
+        "--jwt-secret (SSEHUB_JWT_SECRET)",
+        args.jwt_secret_file.as_deref(),
+        "--jwt-secret-file",
+    )?;
     let public_key = match &args.jwt_public_key {
         Some(path) => {
             Some(std::fs::read(path).with_context(|| format!("reading {}", path.display()))?)
         }
         None => None,
     };
-    let auth = if args.jwt_secret.is_some() || public_key.is_some() {
+    let auth = if jwt_secret.is_some() || public_key.is_some() {
         let public = args
             .public_topics
             .iter()
             .map(|p| TopicPattern::new(p))
             .collect();
-        let auth = Auth::new(
-            args.jwt_secret.as_deref().map(str::as_bytes),
-            public_key.as_deref(),
-            public,
-        )
-        .context("--jwt-public-key")?;
+        let auth = Auth::new(jwt_secret.as_deref(), public_key.as_deref(), public)
+            .context("--jwt-public-key")?;
         Some(Arc::new(auth))
     } else {
         if !args.public_topics.is_empty() {

@@ -18,7 +18,7 @@ pub(crate) struct Args {
     #[arg(long = "header", value_name = "NAME:VALUE")]
     headers: Vec<String>,
     /// A JWT, sent as `Authorization: Bearer JWT`.
-    #[arg(long, env = "SSEHUB_TOKEN")]
+    #[arg(long, env = "SSEHUB_TOKEN", hide_env_values = true)]
     token: Option<String>,
     /// A topic to subscribe to, added to the URL as `topic=T` (repeatable).
     #[arg(long = "topic", value_name = "T")]
