@@ -48,6 +48,8 @@ const CHROMIUM_ARGS = [
   '--no-first-run',
   '--disable-component-update',
   '--disable-sync',
+  // Tests serve HTTPS with certificates they make themselves.
+  '--ignore-certificate-errors',
 ];
 
 function fail(message) {

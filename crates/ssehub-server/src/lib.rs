@@ -152,6 +152,7 @@ pub fn router(hub: Hub, config: Config) -> Router {
 fn app(state: AppState) -> Router {
     Router::new()
         .route("/", get(page::index))
+        .route("/favicon.ico", get(page::favicon))
         .route("/ssehub.js", get(page::script))
         .route("/ssehub-htmx.js", get(page::htmx_script))
         .route("/events", get(events::subscribe))

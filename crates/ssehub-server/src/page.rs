@@ -39,3 +39,9 @@ pub(crate) async fn htmx_script() -> impl axum::response::IntoResponse {
         include_str!("../../../js/ssehub-htmx.js"),
     )
 }
+
+/// `GET /favicon.ico`: browsers ask every origin for one; the hub has none,
+/// and says so without a 404 in the page's console.
+pub(crate) async fn favicon() -> axum::http::StatusCode {
+    axum::http::StatusCode::NO_CONTENT
+}

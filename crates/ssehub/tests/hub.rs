@@ -296,3 +296,28 @@ async fn pattern_subscriptions_match_by_segment_and_resume() {
     hub.wait_until_idle().await;
     assert_eq!(hub.stats().topics, 0);
 }
+
+#[tokio::test]
+async fn until_lagged_wakes_a_writer_stuck_elsewhere() {
+    let hub = Hub::builder().buffer_bytes(4 << 10).build();
+    let mut sub = hub.subscribe("t", None).await.unwrap();
+    // The writer took a first batch and is now "stuck in a write": it waits
+    // only on until_lagged, not on the stream.
+    let mut batch = Vec::new();
+    assert!(sub.next_batch(&mut batch, 64).await);
+    assert!(!sub.lagged());
+    let waiting = tokio::spawn(async move {
+        sub.until_lagged().await;
+        sub
+    });
+    let payload = "x".repeat(1000);
+    for _ in 0..10 {
+        hub.publish("t", Event::data(&payload)).await.unwrap();
+    }
+    let sub = tokio::time::timeout(Duration::from_secs(10), waiting)
+        .await
+        .expect("until_lagged completed once the queue overflowed")
+        .unwrap();
+    assert!(sub.lagged());
+    assert_eq!(hub.stats().lag_disconnects, 1);
+}
