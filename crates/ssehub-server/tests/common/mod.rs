@@ -182,7 +182,7 @@ impl Logged {
         Logged::spawn(command)
     }
 
-    fn spawn(mut command: Command) -> Logged {
+    pub fn spawn(mut command: Command) -> Logged {
         let mut child = command
             .env_remove("RUST_LOG")
             .stderr(Stdio::piped())
