@@ -64,16 +64,25 @@ pub(crate) async fn serve(
     let Some(tls) = state.config.tls.clone() else {
         return serve_http1(stream, addr, state, app, stop, guard).await;
     };
-    let stream = match tokio::time::timeout(HEAD_TIMEOUT, tls.acceptor().accept(stream)).await {
-        Ok(Ok(stream)) => stream,
-        // Not TLS, a certificate the client refused, or too slow.
-        Ok(Err(_)) | Err(_) => return,
-    };
-    if stream.get_ref().1.alpn_protocol() == Some(b"h2") {
-        http2::serve(stream, addr, app, stop).await;
-    } else {
-        serve_http1(stream, addr, state, app, stop, guard).await;
+    match handshake(&tls, stream).await {
+        Some((stream, true)) => http2::serve(stream, addr, app, stop).await,
+        Some((stream, false)) => serve_http1(stream, addr, state, app, stop, guard).await,
+        None => {}
     }
+}
+
+/// The TLS handshake, and whether the client chose HTTP/2; `None` for a
+/// client that does not speak TLS, refuses the certificate, or is too slow.
+async fn handshake(
+    tls: &crate::Tls,
+    stream: TcpStream,
+) -> Option<(tokio_rustls::server::TlsStream<TcpStream>, bool)> {
+    let stream = tokio::time::timeout(HEAD_TIMEOUT, tls.acceptor().accept(stream))
+        .await
+        .ok()?
+        .ok()?;
+    let h2 = stream.get_ref().1.alpn_protocol() == Some(b"h2");
+    Some((stream, h2))
 }
 
 /// Answers every request of a connection beyond `--max-connections` with
@@ -98,13 +107,10 @@ pub(crate) async fn refuse(stream: TcpStream, addr: SocketAddr, state: AppState,
     let Some(tls) = state.config.tls.clone() else {
         return serve_http(stream, Bytes::new(), addr, refusal, stop).await;
     };
-    if let Ok(Ok(stream)) = tokio::time::timeout(HEAD_TIMEOUT, tls.acceptor().accept(stream)).await
-    {
-        if stream.get_ref().1.alpn_protocol() == Some(b"h2") {
-            http2::serve(stream, addr, refusal, stop).await;
-        } else {
-            serve_http(stream, Bytes::new(), addr, refusal, stop).await;
-        }
+    match handshake(&tls, stream).await {
+        Some((stream, true)) => http2::serve(stream, addr, refusal, stop).await,
+        Some((stream, false)) => serve_http(stream, Bytes::new(), addr, refusal, stop).await,
+        None => {}
     }
 }
 

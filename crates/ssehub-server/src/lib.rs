@@ -205,8 +205,9 @@ pub async fn run(
     // reserve at once, beyond that they are closed unanswered.
     let refusing = std::sync::Arc::new(conn::Tracker::default());
     let most_refusing = (max / 20).clamp(1, 512);
-    let mut refused = Throttled::new("connections refused: the hub holds its --max-connections");
-    let mut failed = Throttled::new("cannot accept connections");
+    let mut refused =
+        log::Throttled::new("connections refused: the hub holds its --max-connections");
+    let mut failed = log::Throttled::new("cannot accept connections");
     let mut shutdown = std::pin::pin!(shutdown);
     let mut tidy = tokio::time::interval(Duration::from_secs(60));
     loop {
@@ -253,35 +254,4 @@ pub async fn run(
     let _ = stop_tx.send(true);
     let _ = tokio::time::timeout(grace, tracker.wait_idle()).await;
     Ok(())
-}
-
-/// A warning logged at most once a second, saying how many were left out.
-struct Throttled {
-    what: &'static str,
-    last: Option<tokio::time::Instant>,
-    left_out: u64,
-}
-
-impl Throttled {
-    fn new(what: &'static str) -> Throttled {
-        Throttled {
-            what,
-            last: None,
-            left_out: 0,
-        }
-    }
-
-    fn warn(&mut self, detail: &str) {
-        let now = tokio::time::Instant::now();
-        if self
-            .last
-            .is_some_and(|last| now.duration_since(last) < Duration::from_secs(1))
-        {
-            self.left_out += 1;
-            return;
-        }
-        tracing::warn!(more_since_last = self.left_out, "{}: {detail}", self.what);
-        self.last = Some(now);
-        self.left_out = 0;
-    }
 }

@@ -1,7 +1,8 @@
 //! What the hub logs about its clients, at `info`: a line when a stream opens
 //! and when it closes (client address, topics, duration, bytes, why it
 //! ended), and one per refused request (`warn` for limits, which say the hub
-//! is busy or a client too eager). Paths are logged without their query, so
+//! is busy or a client too eager), and warnings that come in floods at most
+//! once a second ([`Throttled`]). Paths are logged without their query, so
 //! a `?token=` never reaches a log.
 
 use std::net::IpAddr;
@@ -11,6 +12,8 @@ use axum::http::{Method, StatusCode};
 use axum::middleware::Next;
 use axum::response::Response;
 use ssehub::Subscription;
+use std::time::Duration;
+
 use tokio::time::Instant;
 
 use crate::client;
@@ -125,5 +128,37 @@ impl std::fmt::Display for Client {
             Some(ip) => ip.fmt(f),
             None => f.write_str("-"),
         }
+    }
+}
+
+/// A warning logged at most once a second, saying how many were left out
+/// (accept errors and refused connections come in floods).
+pub(crate) struct Throttled {
+    what: &'static str,
+    last: Option<tokio::time::Instant>,
+    left_out: u64,
+}
+
+impl Throttled {
+    pub(crate) fn new(what: &'static str) -> Throttled {
+        Throttled {
+            what,
+            last: None,
+            left_out: 0,
+        }
+    }
+
+    pub(crate) fn warn(&mut self, detail: &str) {
+        let now = tokio::time::Instant::now();
+        if self
+            .last
+            .is_some_and(|last| now.duration_since(last) < Duration::from_secs(1))
+        {
+            self.left_out += 1;
+            return;
+        }
+        tracing::warn!(more_since_last = self.left_out, "{}: {detail}", self.what);
+        self.last = Some(now);
+        self.left_out = 0;
     }
 }
