@@ -37,7 +37,7 @@ pub(crate) fn reserve(limit: u64) -> u64 {
 }
 
 /// The default `--max-connections` for a soft limit of `limit` open files:
-/// all but the [`reserve`].
+/// all but a reserve of a tenth (at least 32, at most 1,024).
 pub fn connection_budget(limit: u64) -> usize {
     usize::try_from(limit - reserve(limit)).unwrap_or(usize::MAX)
 }
