@@ -42,12 +42,12 @@ pub fn App() -> impl IntoView {
 }
 
 /// Adds one to the counter; the new count reaches every page over the
-/// signal (the answer is the new count too).
+/// signal (the answer is the new count too). At `POST /api/increment`.
 ///
 /// # Errors
 ///
 /// If the server has no hub in its Leptos context, or the hub has shut down.
-#[server]
+#[server(endpoint = "increment")]
 pub async fn increment() -> Result<u64, ServerFnError> {
     let hub = use_context::<ssehub::Hub>()
         .ok_or_else(|| ServerFnError::new("no ssehub::Hub in the Leptos context"))?;

@@ -14,8 +14,8 @@
 //! | `GET /` | the page, rendered by Leptos with the counter's current value in `#count` |
 //! | `GET /pkg/{file}` | the wasm bundle that hydrates it (what `wasm-bindgen` wrote) |
 //! | `GET /events?topic=counter` | the signal's event stream ([`ssehub_leptos::axum::events_route`]) |
-//! | `POST /api/{fn}` | the app's server functions: `increment` (the page's `+1`) |
-//! | `GET`, `PUT`, `PATCH /signals/{name}` | the signal over HTTP ([`ssehub_leptos::axum::signal_routes`]): `curl -X PUT -d '{"count": 5}' http://ADDR/signals/counter` |
+//! | `POST /api/{fn}` | the app's server functions: `POST /api/increment` (the page's `+1`) answers the new count |
+//! | `GET`, `PUT`, `PATCH /signals/{name}` | the signal over HTTP ([`ssehub_leptos::axum::signal_routes`]): `curl -X PUT -H 'content-type: application/json' -d '{"count": 5}' http://ADDR/signals/counter` |
 //!
 //! The hub travels in the Leptos context: the render reads the signal from
 //! it (in process, no request), the server function changes it. The routes
