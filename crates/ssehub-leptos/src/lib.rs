@@ -92,6 +92,9 @@
 //!
 //! The example `examples/leptos-ssr` is such an app, on axum.
 //!
+//! Coming from leptos_sse? [`compat`] has its names over ssehub, and
+//! `docs/leptos.md` sets the two side by side.
+//!
 //! # Off the browser
 //!
 //! The client needs a browser: it runs on `wasm32`. On other targets (tests,
@@ -131,6 +134,7 @@ pub mod actix;
 pub mod axum;
 #[cfg(target_arch = "wasm32")]
 mod client;
+pub mod compat;
 mod handover;
 #[cfg_attr(not(target_arch = "wasm32"), allow(dead_code))]
 mod state;
