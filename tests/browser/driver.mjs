@@ -20,7 +20,12 @@
 // pages at once, typing, clicking). Each step is one object:
 //   {"open": URL}                            open a new page (pages are numbered
 //                                            0, 1, ... in order of opening), wait
-//                                            for its load event
+//                                            for its load event; optional fields:
+//                                            "javascript": false (a page with
+//                                            JavaScript disabled), "waitUntil":
+//                                            "domcontentloaded" or "commit" (instead
+//                                            of "load"), "init": a script run in
+//                                            the page before any of its own
 //   {"page": N, "waitFor": EXPR}             wait until the JavaScript expression
 //                                            EXPR is truthy in page N
 //   {"page": N, "type": SEL, "text": T}      type T into the element SEL, key by key
@@ -28,6 +33,13 @@
 //   {"page": N, "click": SEL}                click the element SEL
 //   {"page": N, "eval": EXPR}                evaluate EXPR in page N; its value
 //                                            (JSON-serialisable) is a result
+//   {"page": N, "text": SEL}                 the text of the element SEL is a
+//                                            result (read without the page's
+//                                            JavaScript, so also when disabled)
+//   {"page": N, "errors": true}              page N's console errors and uncaught
+//                                            errors so far are a result
+//   {"page": N, "warnings": true}            page N's console warnings so far are
+//                                            a result
 // Each page has its own browser context (as two tabs of different users
 // would). On success the driver prints the JSON array of the "eval" results,
 // in step order, as one line. On failure it names the step, with each page's
@@ -161,12 +173,15 @@ async function runScript(config) {
       const step = steps[current];
       if (typeof step.open === 'string') {
         const index = pages.length;
-        const page = await browser.newPage();
+        const page = await browser.newPage({ javaScriptEnabled: step.javascript !== false });
+        if (typeof step.init === 'string') await page.addInitScript(step.init);
         const note = (line) => process.stderr.write(`page ${index}: ${line}\n`);
         page.errors = [];
+        page.warnings = [];
         page.on('console', (msg) => {
           note(`console.${msg.type()}: ${msg.text()}`);
           if (msg.type() === 'error') page.errors.push(`console.error: ${msg.text()}`);
+          if (msg.type() === 'warning') page.warnings.push(`console.warning: ${msg.text()}`);
         });
         page.on('pageerror', (err) => {
           note(`uncaught error: ${err.message}`);
@@ -176,7 +191,7 @@ async function runScript(config) {
           note(`request failed: ${req.url()}: ${req.failure()?.errorText}`),
         );
         pages.push(page);
-        await page.goto(step.open, { waitUntil: 'load', timeout: remaining() });
+        await page.goto(step.open, { waitUntil: step.waitUntil ?? 'load', timeout: remaining() });
         continue;
       }
       const page = pages[step.page];
@@ -195,6 +210,10 @@ async function runScript(config) {
       } else if (step.errors === true) {
         // The console errors and uncaught exceptions of the page so far.
         results.push(page.errors);
+      } else if (step.warnings === true) {
+        results.push(page.warnings);
+      } else if (typeof step.text === 'string') {
+        results.push(await page.locator(step.text).textContent({ timeout }));
       } else if (typeof step.screenshot === 'string') {
         await page.setViewportSize({ width: step.width ?? 1200, height: step.height ?? 800 });
         await page.screenshot({ path: step.screenshot, timeout });

@@ -92,8 +92,9 @@ fn with<R>(url: &str, f: impl FnOnce(&mut Connection) -> R) -> Option<R> {
 }
 
 /// Keeps `write` in sync with the server signal `name` of `url`, until the
-/// current reactive owner is cleaned up.
-pub(crate) fn track<T>(url: &str, name: &str, write: WriteSignal<T>)
+/// current reactive owner is cleaned up. `rendered`: the version and value
+/// the server rendered (hydration), which the client continues from.
+pub(crate) fn track<T>(url: &str, name: &str, write: WriteSignal<T>, rendered: Option<(u64, Value)>)
 where
     T: DeserializeOwned + Send + Sync + 'static,
 {
@@ -122,7 +123,9 @@ where
         }
         conn.signals.push(Entry {
             name: name.to_owned(),
-            state: SignalState::default(),
+            state: rendered.map_or_else(SignalState::default, |(v, value)| {
+                SignalState::rendered(v, value)
+            }),
             listeners: vec![(id, Rc::clone(&listener))],
         });
         // Every signal asked for in this task joins one (re)open.
@@ -265,6 +268,7 @@ fn receive(url: &str, name: &str, generation: u64, data: &str) {
                     entry.listeners.iter().map(|(_, l)| Rc::clone(l)).collect();
                 Some(Ok((value, listeners)))
             }
+            Outcome::Unchanged => None,
             Outcome::Resync => Some(Err(())),
         }
     });

@@ -15,6 +15,10 @@ pub(crate) struct SignalState {
 pub(crate) enum Outcome {
     /// The value changed (a snapshot, or a patch applied in order).
     Changed,
+    /// A snapshot of the value already held (the version may differ): there
+    /// is nothing to show, so a hydrated page that takes its first snapshot
+    /// at the rendered value does not change at all.
+    Unchanged,
     /// The client is out of step (a version gap or repeat, a patch before any
     /// snapshot, a patch that does not apply, data that is not the signal
     /// format): it must resync, i.e. reopen its `EventSource` without
@@ -24,6 +28,15 @@ pub(crate) enum Outcome {
 }
 
 impl SignalState {
+    /// The state of a page the server rendered at version `v` with `value`
+    /// (the version hand-over): a snapshot of that value changes nothing, a
+    /// newer one or a patch to `v + 1` applies.
+    pub(crate) fn rendered(v: u64, value: Value) -> SignalState {
+        SignalState {
+            held: Some((v, value)),
+        }
+    }
+
     /// The value and version held, once a snapshot came.
     pub(crate) fn get(&self) -> Option<(u64, &Value)> {
         self.held.as_ref().map(|(v, value)| (*v, value))
@@ -40,8 +53,13 @@ impl SignalState {
             return Outcome::Resync;
         };
         if let Some(snapshot) = data.remove("snapshot") {
+            let same = self.get().is_some_and(|(_, held)| *held == snapshot);
             self.held = Some((v, snapshot));
-            return Outcome::Changed;
+            return if same {
+                Outcome::Unchanged
+            } else {
+                Outcome::Changed
+            };
         }
         let Some((held, value)) = &self.held else {
             return Outcome::Resync;
@@ -86,6 +104,69 @@ mod tests {
             Outcome::Changed
         );
         assert_eq!(s.get(), Some((2, &json!({ "value": 9 }))));
+    }
+
+    #[test]
+    fn a_snapshot_of_the_value_held_changes_nothing_but_the_version() {
+        let mut s = state_at(4, json!({ "value": 1 }));
+        assert_eq!(
+            s.receive(r#"{"v": 6, "snapshot": {"value": 1}}"#),
+            Outcome::Unchanged
+        );
+        assert_eq!(s.get(), Some((6, &json!({ "value": 1 }))));
+        // The next patch is at the snapshot's version.
+        let patch = json!({ "v": 7, "patch": [{ "op": "replace", "path": "/value", "value": 2 }] });
+        assert_eq!(s.receive(&patch.to_string()), Outcome::Changed);
+        assert_eq!(s.get(), Some((7, &json!({ "value": 2 }))));
+    }
+
+    /// The version hand-over from a server-rendered page: the client holds
+    /// what the server rendered at version 5, then its `EventSource` brings
+    /// a snapshot (the hub answers a new subscription with one) and patches.
+    #[test]
+    fn a_rendered_state_continues_from_the_rendered_version() {
+        let rendered = || SignalState::rendered(5, json!({ "count": 5 }));
+        let patch = |v: u64, n: i64| {
+            json!({ "v": v, "patch": [{ "op": "replace", "path": "/count", "value": n }] })
+                .to_string()
+        };
+
+        // Nothing changed between render and connect: the snapshot is the
+        // rendered value, nothing to show (no flash).
+        let mut s = rendered();
+        assert_eq!(
+            s.receive(r#"{"v": 5, "snapshot": {"count": 5}}"#),
+            Outcome::Unchanged
+        );
+        assert_eq!(s.receive(&patch(6, 6)), Outcome::Changed);
+        assert_eq!(s.get(), Some((6, &json!({ "count": 6 }))));
+
+        // A change made between render and connect: the snapshot carries
+        // it, and it shows (not lost).
+        let mut s = rendered();
+        assert_eq!(
+            s.receive(r#"{"v": 7, "snapshot": {"count": 7}}"#),
+            Outcome::Changed
+        );
+        assert_eq!(s.get(), Some((7, &json!({ "count": 7 }))));
+        assert_eq!(s.receive(&patch(8, 8)), Outcome::Changed);
+
+        // Patches straight from the rendered version (a resumed stream)
+        // apply; one that skips a version resyncs, the rendered value kept.
+        let mut s = rendered();
+        assert_eq!(s.receive(&patch(6, 6)), Outcome::Changed);
+        let mut s = rendered();
+        assert_eq!(s.receive(&patch(7, 7)), Outcome::Resync);
+        assert_eq!(s.get(), Some((5, &json!({ "count": 5 }))));
+
+        // A hub that restarted (its signal back at version 0) sends an older
+        // snapshot: it wins, as after any reset.
+        let mut s = rendered();
+        assert_eq!(
+            s.receive(r#"{"v": 0, "snapshot": {"count": 0}}"#),
+            Outcome::Changed
+        );
+        assert_eq!(s.get(), Some((0, &json!({ "count": 0 }))));
     }
 
     #[test]

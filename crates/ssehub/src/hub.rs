@@ -374,6 +374,30 @@ impl Hub {
         Some((v, serde_json::Value::clone(&value)))
     }
 
+    /// A signal's version and value as this node holds them, read in process
+    /// without asking the backend, so without waiting: for code that cannot
+    /// wait, such as a server-side render (`ssehub-leptos`'s `ssr`).
+    ///
+    /// `None` when this node has not seen the signal: on the in-memory
+    /// backend, when it does not exist; with a shared backend, also when
+    /// only other nodes have created or changed it so far
+    /// ([`Hub::signal_value`] asks the backend then).
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), ssehub::SignalError> {
+    /// let hub = ssehub::Hub::new();
+    /// let count = hub.signal("count", 1u32).await?;
+    /// count.set(2).await?;
+    /// assert_eq!(hub.signal_value_now("count"), Some((1, serde_json::json!(2))));
+    /// assert_eq!(hub.signal_value_now("nope"), None);
+    /// # Ok(()) }
+    /// ```
+    pub fn signal_value_now(&self, name: &str) -> Option<(u64, serde_json::Value)> {
+        let (v, value) = self.inner.feed.signal(name)?;
+        Some((v, serde_json::Value::clone(&value)))
+    }
+
     /// Sets a signal to a JSON value, creating it (at version 0) if needed;
     /// returns its version. This is `PUT /signals/{name}`.
     pub async fn put_signal(

@@ -292,6 +292,24 @@ impl Script {
         self
     }
 
+    /// Like [`Script::open`], with [`OpenOptions`]: JavaScript disabled, an
+    /// earlier point to wait for, a script to run first.
+    pub fn open_with(mut self, url: &str, options: &OpenOptions) -> Script {
+        let mut step = serde_json::json!({ "open": url });
+        if !options.javascript {
+            step["javascript"] = false.into();
+        }
+        if let Some(wait_until) = options.wait_until {
+            step["waitUntil"] = wait_until.into();
+        }
+        if let Some(init) = &options.init {
+            step["init"] = init.as_str().into();
+        }
+        self.steps.push(step);
+        self.pages += 1;
+        self
+    }
+
     /// Waits until the JavaScript `expression` is truthy in `page`.
     ///
     /// # Panics
@@ -349,6 +367,27 @@ impl Script {
         self.step(page, serde_json::json!({ "errors": true }))
     }
 
+    /// Adds to the results of [`Browser::run_script`] the list (JSON array
+    /// of strings) of `page`'s console warnings so far.
+    ///
+    /// # Panics
+    ///
+    /// If `page` is not opened by an earlier step.
+    pub fn warnings(self, page: usize) -> Script {
+        self.step(page, serde_json::json!({ "warnings": true }))
+    }
+
+    /// Adds to the results of [`Browser::run_script`] the text content of
+    /// the element at `selector` in `page`, read without the page's own
+    /// JavaScript (so also from a page that has it disabled).
+    ///
+    /// # Panics
+    ///
+    /// If `page` is not opened by an earlier step.
+    pub fn text(self, page: usize, selector: &str) -> Script {
+        self.step(page, serde_json::json!({ "text": selector }))
+    }
+
     /// Saves a PNG of `page`, `width` × `height` pixels of viewport, to `path`.
     ///
     /// # Panics
@@ -369,6 +408,53 @@ impl Script {
         );
         step["page"] = page.into();
         self.steps.push(step);
+        self
+    }
+}
+
+/// How [`Script::open_with`] opens a page.
+#[derive(Clone, Debug)]
+#[must_use]
+pub struct OpenOptions {
+    javascript: bool,
+    wait_until: Option<&'static str>,
+    init: Option<String>,
+}
+
+impl Default for OpenOptions {
+    fn default() -> Self {
+        OpenOptions {
+            javascript: true,
+            wait_until: None,
+            init: None,
+        }
+    }
+}
+
+impl OpenOptions {
+    /// The defaults: JavaScript on, wait for the `load` event, no script.
+    pub fn new() -> OpenOptions {
+        OpenOptions::default()
+    }
+
+    /// Opens the page with JavaScript disabled.
+    pub fn no_javascript(mut self) -> OpenOptions {
+        self.javascript = false;
+        self
+    }
+
+    /// Waits only until the document is parsed (`DOMContentLoaded`), not
+    /// for the `load` event (which waits for every subresource, preloads
+    /// among them).
+    pub fn until_dom_content_loaded(mut self) -> OpenOptions {
+        self.wait_until = Some("domcontentloaded");
+        self
+    }
+
+    /// Runs the JavaScript `script` in the page before any of the page's
+    /// own scripts (Playwright's `addInitScript`).
+    pub fn init_script(mut self, script: &str) -> OpenOptions {
+        self.init = Some(script.to_owned());
         self
     }
 }
