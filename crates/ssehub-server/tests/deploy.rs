@@ -23,9 +23,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use common::{Logged, TempDir};
-use futures_util::StreamExt;
 use serde_json::json;
-use ssehub_core::{EventStream, Item};
 use tokio::time::timeout;
 
 const GUARD: Duration = Duration::from_secs(30);
@@ -187,23 +185,6 @@ async fn open(http: &reqwest::Client, url: &str) -> reqwest::Response {
     timeout(GUARD, http.get(url).send()).await.unwrap().unwrap()
 }
 
-async fn next_data<S>(events: &mut EventStream<S>) -> String
-where
-    S: futures_util::Stream<Item = Result<bytes::Bytes, reqwest::Error>> + Unpin,
-{
-    loop {
-        match timeout(GUARD, events.next())
-            .await
-            .unwrap()
-            .unwrap()
-            .unwrap()
-        {
-            Item::Event(e) => return e.data,
-            Item::Retry(_) => {}
-        }
-    }
-}
-
 #[tokio::test]
 async fn behind_nginx_limits_and_logs_count_the_forwarded_address() {
     let dir = TempDir::new("deploy-nginx");
@@ -222,7 +203,7 @@ async fn behind_nginx_limits_and_logs_count_the_forwarded_address() {
     let first = open(&a, &format!("{url}/events?topic=public/news")).await;
     assert_eq!(first.status(), 200);
     assert_eq!(first.version(), reqwest::Version::HTTP_2);
-    let mut events = EventStream::new(first.bytes_stream());
+    let mut events = common::items(first);
     let published = a
         .post(format!("{url}/publish"))
         .bearer_auth(publisher_token(&dir))
@@ -231,7 +212,7 @@ async fn behind_nginx_limits_and_logs_count_the_forwarded_address() {
         .await
         .unwrap();
     assert_eq!(published.status(), 200);
-    assert_eq!(next_data(&mut events).await, "through nginx");
+    assert_eq!(common::next_data(&mut events).await, "through nginx");
 
     // Two streams per address: a's second is fine, its third is refused,
     // spoofed header or not; b, another address behind the same proxy, has
@@ -363,7 +344,7 @@ async fn behind_caddy_streams_flow_and_the_client_is_the_forwarded_address() {
     )
     .await;
     assert_eq!(res.status(), 200);
-    let mut events = EventStream::new(res.bytes_stream());
+    let mut events = common::items(res);
     let published = http
         .post(format!("http://127.0.0.1:{port}/publish"))
         .bearer_auth(publisher_token(&dir))
@@ -372,7 +353,7 @@ async fn behind_caddy_streams_flow_and_the_client_is_the_forwarded_address() {
         .await
         .unwrap();
     assert_eq!(published.status(), 200);
-    assert_eq!(next_data(&mut events).await, "through caddy");
+    assert_eq!(common::next_data(&mut events).await, "through caddy");
     hub.wait_log("stream opened for 127.0.0.5", |l| {
         Logged::message(l) == "stream opened" && l["fields"]["client"] == "127.0.0.5"
     })

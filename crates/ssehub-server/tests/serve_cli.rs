@@ -1,20 +1,10 @@
 //! `ssehub serve` as a process: a TOML config under environment variables,
 //! JSON logs, and a clean exit on SIGTERM.
 
-use std::process::{Child, Command};
+use std::process::Command;
 
 mod common;
 use common::serve;
-
-fn terminate(mut child: Child) {
-    let pid = child.id().to_string();
-    assert!(Command::new("kill")
-        .args(["-TERM", &pid])
-        .status()
-        .unwrap()
-        .success());
-    assert!(child.wait().unwrap().success(), "a clean exit on SIGTERM");
-}
 
 #[tokio::test]
 async fn config_file_under_environment_and_a_clean_exit() {
@@ -53,7 +43,7 @@ async fn config_file_under_environment_and_a_clean_exit() {
         .await
         .unwrap();
     assert_eq!(big.status(), 413);
-    terminate(child);
+    common::terminate(child);
 
     std::fs::write(&file, "lisen = \"127.0.0.1:0\"\n").unwrap();
     let out = Command::new(env!("CARGO_BIN_EXE_ssehub"))

@@ -10,9 +10,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use common::{Logged, TempDir};
-use futures_util::StreamExt;
 use serde_json::json;
-use ssehub_core::{EventStream, Item};
 use tokio::net::TcpStream;
 use tokio::time::timeout;
 
@@ -141,7 +139,7 @@ async fn https_serves_events_over_http2_and_http1() {
         };
         assert_eq!(res.version(), want);
         assert_eq!(res.headers()["content-type"], "text/event-stream");
-        let mut events = EventStream::new(res.bytes_stream());
+        let mut events = common::items(res);
         let published = http
             .post(format!("{base}/publish"))
             .json(&json!({"topic": "news", "data": format!("over {want:?}")}))
@@ -150,18 +148,10 @@ async fn https_serves_events_over_http2_and_http1() {
             .unwrap();
         assert_eq!(published.status(), 200);
         assert_eq!(published.version(), want);
-        let event = loop {
-            match timeout(GUARD, events.next())
-                .await
-                .unwrap()
-                .unwrap()
-                .unwrap()
-            {
-                Item::Event(e) => break e,
-                Item::Retry(_) => {}
-            }
-        };
-        assert_eq!(event.data, format!("over {want:?}"));
+        assert_eq!(
+            common::next_data(&mut events).await,
+            format!("over {want:?}")
+        );
     }
 
     // Not TLS at all: the connection is closed, the hub serves on.
@@ -278,7 +268,7 @@ async fn certificates_rotate_on_sighup_without_dropping_streams() {
         assert_eq!(res.status(), 200);
         let mut send = h2_connection(port, &ca1).await;
         (
-            EventStream::new(res.bytes_stream()),
+            common::items(res),
             open_stream(&mut send, port, "news").await,
         )
     };
@@ -292,14 +282,7 @@ async fn certificates_rotate_on_sighup_without_dropping_streams() {
         }
         made
     };
-    let hangup = |pid: u32| {
-        let status = std::process::Command::new("kill")
-            .args(["-HUP", &pid.to_string()])
-            .status()
-            .unwrap();
-        assert!(status.success());
-    };
-    hangup(hub.child.id());
+    common::signal(&hub.child, "HUP");
     hub.wait_log("reloaded", |l| {
         Logged::message(l) == "SIGHUP: certificates reloaded"
     })
@@ -310,7 +293,7 @@ async fn certificates_rotate_on_sighup_without_dropping_streams() {
 
     // A broken renewal keeps the certificate that works.
     std::fs::write(dir.0.join("cert.key"), "not a key").unwrap();
-    hangup(hub.child.id());
+    common::signal(&hub.child, "HUP");
     hub.wait_log("not reloaded", |l| {
         Logged::message(l).starts_with("SIGHUP: certificates not reloaded")
     })
@@ -330,18 +313,7 @@ async fn certificates_rotate_on_sighup_without_dropping_streams() {
         .unwrap();
     assert_eq!(res.status(), 200);
     read_until(&mut h2_body, "data: after the renewal\n").await;
-    let event = loop {
-        match timeout(GUARD, h1_events.next())
-            .await
-            .unwrap()
-            .unwrap()
-            .unwrap()
-        {
-            Item::Event(e) => break e,
-            Item::Retry(_) => {}
-        }
-    };
-    assert_eq!(event.data, "after the renewal");
+    assert_eq!(common::next_data(&mut h1_events).await, "after the renewal");
 }
 
 #[tokio::test]

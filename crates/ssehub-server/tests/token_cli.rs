@@ -119,16 +119,6 @@ fn now() -> u64 {
         .as_secs()
 }
 
-fn terminate(mut child: Child) {
-    let pid = child.id().to_string();
-    assert!(Command::new("kill")
-        .args(["-TERM", &pid])
-        .status()
-        .unwrap()
-        .success());
-    assert!(child.wait().unwrap().success(), "a clean exit on SIGTERM");
-}
-
 /// Status and body of `GET /events?QUERY` with `token` as a bearer.
 async fn subscribe(base: &str, query: &str, token: &str) -> reqwest::Response {
     reqwest::Client::new()
@@ -307,7 +297,7 @@ async fn minted_tokens_are_accepted_by_serve_with_a_secret_file() {
     );
 
     drop(items);
-    terminate(child);
+    common::terminate(child);
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
@@ -328,7 +318,7 @@ async fn the_secret_file_is_also_a_config_key() {
         .unwrap();
     assert_eq!(anonymous.status(), 401, "the hub has a key");
     assert_eq!(subscribe(&base, "topic=a", &token).await.status(), 200);
-    terminate(child);
+    common::terminate(child);
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
@@ -525,7 +515,7 @@ async fn tokens_in_the_query_string_are_never_logged() {
         .unwrap();
     assert_eq!(posted.status(), 401);
     drop(stream);
-    terminate(child);
+    common::terminate(child);
     reader.join().unwrap();
 
     let log = log.lock().unwrap();

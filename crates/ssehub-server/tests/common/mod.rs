@@ -128,8 +128,37 @@ pub async fn next_events(items: &mut Items, n: usize) -> Vec<MessageEvent> {
     out
 }
 
+/// The events of a response's body.
+pub fn items(response: reqwest::Response) -> Items {
+    Box::pin(EventStream::new(response.bytes_stream()))
+}
+
+/// The data of the next dispatched event, within 30 s.
+pub async fn next_data(items: &mut Items) -> String {
+    let next = next_events(items, 1);
+    let mut events = tokio::time::timeout(std::time::Duration::from_secs(30), next)
+        .await
+        .expect("an event within 30 s");
+    events.remove(0).data
+}
+
 pub fn data(events: &[MessageEvent]) -> Vec<&str> {
     events.iter().map(|e| e.data.as_str()).collect()
+}
+
+/// Sends signal `name` (`TERM`, `HUP`, ...) to `child`.
+pub fn signal(child: &Child, name: &str) {
+    let status = Command::new("kill")
+        .args([format!("-{name}"), child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success(), "kill -{name}");
+}
+
+/// Stops `child` with SIGTERM and checks that it exits cleanly.
+pub fn terminate(mut child: Child) {
+    signal(&child, "TERM");
+    assert!(child.wait().unwrap().success(), "a clean exit on SIGTERM");
 }
 
 /// Starts `ssehub serve` and returns it with its address, read from its log.
