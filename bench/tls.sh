@@ -100,6 +100,8 @@ start_server() {
 load() {
     local transport=$1 scenario=$2 url
     shift 2
+    # Other work on the machine skews everything: note how busy it was.
+    cut -d' ' -f1 /proc/loadavg >>"$logs/loadavg.txt"
     start_server "$transport"
     local extra=()
     if [ "$transport" = h2 ]; then
@@ -118,6 +120,7 @@ load() {
 }
 
 : >"$logs/raw.txt"
+: >"$logs/loadavg.txt"
 for round in $(seq "$ROUNDS"); do
     say "round $round of $ROUNDS"
     for t in h1 h2; do
@@ -139,7 +142,8 @@ header() {
 $(date -u '+%Y-%m-%d %H:%M UTC'), commit $(git rev-parse --short HEAD 2>/dev/null || echo unknown)$(git diff --quiet HEAD -- 2>/dev/null || echo ' (with local changes)'),
 $(nproc) CPUs ($(grep -m1 'model name' /proc/cpuinfo 2>/dev/null | sed 's/.*: //')), $(uname -sr);
 server on CPU $SERVER_CPU, load generator on CPU $LOAD_CPU; SCALE=$SCALE, payload $PAYLOAD_BYTES bytes;
-median of $ROUNDS rounds, the transports alternating, each scenario on a fresh server.
+median of $ROUNDS rounds, the transports alternating, each scenario on a fresh server;
+1-minute load average before each scenario: $(sort -n "$logs/loadavg.txt" | sed -n '1p;$p' | paste -sd '-' | sed 's/-/ to /') (2 would be this run alone).
 HTTP/2 + TLS: TLS 1.3, self-signed P-256 certificate, $STREAMS_PER_CONNECTION streams per connection; publishers one HTTP/2 connection each.
 Ratio: HTTP/2 + TLS ÷ plain HTTP/1.1 (above 1: more bytes, more CPU, more events/s).
 
