@@ -131,16 +131,19 @@ pub fn parse_head(buf: &[u8]) -> anyhow::Result<Option<(ResponseHead, usize)>> {
 
 /// Reads from `stream` until `buf` holds a whole response head, then removes
 /// the head from `buf`, leaving what body bytes came with it.
+///
+/// Reads straight into `buf`: a buffer on the stack here would sit in every
+/// stream's task for as long as the stream lives (a task is as large as the
+/// largest state of its future).
 pub async fn read_head(stream: &mut TcpStream, buf: &mut Vec<u8>) -> anyhow::Result<ResponseHead> {
     loop {
         if let Some((head, len)) = parse_head(buf)? {
             buf.drain(..len);
             return Ok(head);
         }
-        let mut chunk = [0u8; 2048];
-        let n = stream.read(&mut chunk).await?;
+        buf.reserve(2048);
+        let n = stream.read_buf(buf).await?;
         ensure!(n > 0, "connection closed before the response head");
-        buf.extend_from_slice(&chunk[..n]);
     }
 }
 
