@@ -20,22 +20,31 @@ const MAX_HEAD_BYTES: usize = 16 << 10;
 pub struct Target {
     /// The resolved address.
     pub addr: SocketAddr,
-    /// The authority (`host:port`), sent as `Host`.
+    /// The authority (`host:port`), sent as `Host` (`:authority` over
+    /// HTTP/2).
     pub host: String,
+    /// Whether the URL was `https://` (then the load generator speaks HTTP/2
+    /// over TLS, [`crate::https`]).
+    pub https: bool,
 }
 
 impl Target {
-    /// Resolves an `http://host:port` URL (any path is ignored; no TLS).
+    /// Resolves an `http://host:port` or `https://host:port` URL (any path
+    /// is ignored).
     pub async fn resolve(url: &str) -> anyhow::Result<Target> {
-        let rest = url
-            .strip_prefix("http://")
-            .with_context(|| format!("{url}: only http:// URLs are supported"))?;
+        let (https, rest, default_port) = if let Some(rest) = url.strip_prefix("http://") {
+            (false, rest, 80)
+        } else if let Some(rest) = url.strip_prefix("https://") {
+            (true, rest, 443)
+        } else {
+            bail!("{url}: only http:// and https:// URLs are supported");
+        };
         let host = rest.split('/').next().unwrap_or_default();
         ensure!(!host.is_empty(), "{url}: no host");
         let with_port = if host.rsplit_once(':').is_some_and(|(_, p)| !p.contains(']')) {
             host.to_owned()
         } else {
-            format!("{host}:80")
+            format!("{host}:{default_port}")
         };
         let addr = tokio::net::lookup_host(&with_port)
             .await
@@ -45,6 +54,7 @@ impl Target {
         Ok(Target {
             addr,
             host: host.to_owned(),
+            https,
         })
     }
 
@@ -121,16 +131,19 @@ pub fn parse_head(buf: &[u8]) -> anyhow::Result<Option<(ResponseHead, usize)>> {
 
 /// Reads from `stream` until `buf` holds a whole response head, then removes
 /// the head from `buf`, leaving what body bytes came with it.
+///
+/// Reads straight into `buf`: a buffer on the stack here would sit in every
+/// stream's task for as long as the stream lives (a task is as large as the
+/// largest state of its future).
 pub async fn read_head(stream: &mut TcpStream, buf: &mut Vec<u8>) -> anyhow::Result<ResponseHead> {
     loop {
         if let Some((head, len)) = parse_head(buf)? {
             buf.drain(..len);
             return Ok(head);
         }
-        let mut chunk = [0u8; 2048];
-        let n = stream.read(&mut chunk).await?;
+        buf.reserve(2048);
+        let n = stream.read_buf(buf).await?;
         ensure!(n > 0, "connection closed before the response head");
-        buf.extend_from_slice(&chunk[..n]);
     }
 }
 

@@ -18,17 +18,25 @@
 //! `EventSource` does) and counted in `reconnects`; the sequence checks span
 //! reconnections, so a lossless resume shows no gap and no duplicate.
 //!
+//! With `https://` URLs everything goes over HTTP/2 on TLS (ALPN `h2`):
+//! `--streams-per-connection` streams share each connection, and each
+//! publisher has a connection of its own. The server's certificate is checked
+//! against `--ca FILE`, or not at all with `--insecure`. Only the transport
+//! differs ([`Body`]): the event checks are the same code for both.
+//!
 //! See `docs/load.md`; `bench/run.sh` drives it.
 
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use anyhow::{ensure, Context};
+use anyhow::{bail, ensure, Context};
 use clap::Parser as _;
 use hdrhistogram::Histogram;
-use ssehub_bench::http::{self, BodyDecoder, Client, Target};
+use ssehub_bench::http::{self, BodyDecoder, Target};
+use ssehub_bench::https::{self, SharedConnection, Tls, Verify};
 use ssehub_bench::payload::{self, Seen, SeqTracker};
 use ssehub_core::{Item, Parser};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -40,9 +48,10 @@ use tokio::task::JoinSet;
 #[derive(Debug, clap::Parser)]
 #[command(name = "ssehub-load", version)]
 struct Args {
-    /// Base URL of the server (http only); streams are `GET /events?topic=T`,
-    /// publishes `POST /publish`. Several, comma-separated (hubs sharing a
-    /// Redis): streams and publishers are spread over them in turn.
+    /// Base URL of the server: `http://` (HTTP/1.1) or `https://` (HTTP/2
+    /// over TLS); streams are `GET /events?topic=T`, publishes `POST
+    /// /publish`. Several, comma-separated, all of one scheme (hubs sharing
+    /// a Redis): streams and publishers are spread over them in turn.
     #[arg(long, default_value = "http://127.0.0.1:8080", value_delimiter = ',')]
     url: Vec<String>,
     /// Event streams to open.
@@ -93,6 +102,18 @@ struct Args {
     /// Worker threads of the load process (0: one per CPU it may run on).
     #[arg(long, default_value_t = 0)]
     threads: usize,
+    /// HTTPS: event streams per HTTP/2 connection (hyper's server, and so
+    /// `ssehub serve`, allows 200 at once by default).
+    #[arg(long, default_value_t = 100)]
+    streams_per_connection: usize,
+    /// HTTPS: check the server's certificate against the CA certificates in
+    /// this PEM file.
+    #[arg(long, conflicts_with = "insecure")]
+    ca: Option<PathBuf>,
+    /// HTTPS: do not check the server's certificate (a self-signed
+    /// certificate made for a benchmark run).
+    #[arg(long)]
+    insecure: bool,
 }
 
 fn main() -> ExitCode {
@@ -126,8 +147,15 @@ struct Shared {
     /// `Authorization` header line for every request, or empty.
     auth_header: String,
     base: Instant,
-    /// One per `--url`, with its stream request.
+    /// One per `--url`, with its stream request (HTTP/1.1 only).
     targets: Vec<(Target, Vec<u8>)>,
+    /// `/events?topic=T`.
+    events_path: String,
+    /// The `--token`, for HTTP/2 requests.
+    token: Option<String>,
+    /// HTTPS: the TLS client, the connections the streams share and how
+    /// many streams share one; `None` for plain HTTP/1.1.
+    h2: Option<H2Streams>,
     publishers: usize,
     reconnect: bool,
     connect_permits: Semaphore,
@@ -146,6 +174,30 @@ struct Shared {
 impl Shared {
     fn now_ns(&self) -> u64 {
         u64::try_from(self.base.elapsed().as_nanos()).unwrap_or(u64::MAX)
+    }
+
+    fn transport(&self) -> &'static str {
+        if self.h2.is_some() {
+            "h2"
+        } else {
+            "http/1.1"
+        }
+    }
+}
+
+/// How HTTPS streams share HTTP/2 connections.
+struct H2Streams {
+    tls: Tls,
+    per_connection: usize,
+    /// Stream `i` goes to target `i % T` on connection
+    /// `(i / T / per_connection) * T + i % T` (`T` targets).
+    connections: Vec<SharedConnection>,
+}
+
+impl H2Streams {
+    fn connection(&self, index: usize, targets: usize) -> &SharedConnection {
+        let slot = (index / targets / self.per_connection) * targets + index % targets;
+        &self.connections[slot]
     }
 }
 
@@ -175,6 +227,10 @@ async fn run(args: Args) -> anyhow::Result<()> {
     );
     ensure!(args.rate >= 0.0, "--rate must not be negative");
     ensure!(!args.url.is_empty(), "--url is needed");
+    ensure!(
+        args.streams_per_connection > 0,
+        "--streams-per-connection must be at least 1"
+    );
     let topic_query: String = encode_query(&args.topic);
     let auth_header = args
         .token
@@ -191,10 +247,40 @@ async fn run(args: Args) -> anyhow::Result<()> {
         .into_bytes();
         targets.push((target, request));
     }
+    let https = targets[0].0.https;
+    ensure!(
+        targets.iter().all(|(t, _)| t.https == https),
+        "--url: all http:// or all https://"
+    );
+    let h2 = if https {
+        let verify = match (&args.ca, args.insecure) {
+            (Some(ca), _) => Verify::Ca(ca.clone()),
+            (None, true) => Verify::Insecure,
+            (None, false) => bail!("https:// needs --ca FILE or --insecure"),
+        };
+        let per_target = args.connections.div_ceil(targets.len());
+        let connections = per_target.div_ceil(args.streams_per_connection) * targets.len();
+        Some(H2Streams {
+            tls: Tls::new(&verify)?,
+            per_connection: args.streams_per_connection,
+            connections: (0..connections)
+                .map(|_| SharedConnection::default())
+                .collect(),
+        })
+    } else {
+        ensure!(
+            args.ca.is_none() && !args.insecure,
+            "--ca and --insecure are for https:// URLs"
+        );
+        None
+    };
     let shared = Arc::new(Shared {
         auth_header,
         base: Instant::now(),
         targets,
+        events_path: format!("/events?topic={topic_query}"),
+        token: args.token.clone(),
+        h2,
         publishers: args.publishers,
         reconnect: !args.no_reconnect,
         connect_permits: Semaphore::new(args.connect_concurrency),
@@ -237,9 +323,14 @@ async fn run(args: Args) -> anyhow::Result<()> {
     let connect_seconds = connect_started.elapsed().as_secs_f64();
     let connected = shared.ready.load(Ordering::Acquire);
     let connect_failures = args.connections - connected;
+    let tcp_connections = match &shared.h2 {
+        Some(h2) => h2.connections.iter().filter(|c| c.is_open()).count(),
+        None => connected,
+    };
     eprintln!(
-        "ssehub-load: {connected} of {} streams open in {connect_seconds:.2} s",
-        args.connections
+        "ssehub-load: {connected} of {} streams open in {connect_seconds:.2} s over {tcp_connections} {} connections",
+        args.connections,
+        shared.transport()
     );
 
     if let Some(idle) = args.idle_seconds {
@@ -253,6 +344,8 @@ async fn run(args: Args) -> anyhow::Result<()> {
         };
         let report = IdleReport {
             mode: "idle",
+            transport: shared.transport(),
+            tcp_connections,
             connections: args.connections,
             connected,
             connect_failures,
@@ -361,6 +454,8 @@ async fn run(args: Args) -> anyhow::Result<()> {
     };
     let report = LoadReport {
         mode: "load",
+        transport: shared.transport(),
+        tcp_connections,
         connections: args.connections,
         connected,
         connect_failures,
@@ -395,6 +490,11 @@ async fn run(args: Args) -> anyhow::Result<()> {
 #[derive(serde::Serialize)]
 struct IdleReport {
     mode: &'static str,
+    /// `http/1.1` or `h2` (over TLS).
+    transport: &'static str,
+    /// Connections the open streams use (over HTTP/2, several streams share
+    /// one).
+    tcp_connections: usize,
     connections: usize,
     connected: usize,
     connect_failures: usize,
@@ -409,6 +509,8 @@ struct IdleReport {
 #[derive(serde::Serialize)]
 struct LoadReport {
     mode: &'static str,
+    transport: &'static str,
+    tcp_connections: usize,
     connections: usize,
     connected: usize,
     connect_failures: usize,
@@ -463,31 +565,101 @@ fn encode_query(value: &str) -> String {
     out
 }
 
-/// Opens one stream: connect, request (resuming after `last_event_id`),
-/// response head. Retries a few times with backoff (a full accept queue
-/// refuses connects for a moment).
+/// An open event stream: where its body comes from, the one part that
+/// differs between the transports. Everything after (SSE parsing, sequence
+/// checks, latency) is the same code for both ([`check`]).
+enum Body {
+    /// HTTP/1.1: the socket, the body's framing and a read buffer.
+    Http1 {
+        stream: TcpStream,
+        framing: BodyDecoder,
+        buf: Box<[u8]>,
+    },
+    /// HTTP/2: one stream of a connection that others share.
+    H2(h2::RecvStream),
+}
+
+impl Body {
+    /// Feeds body bytes read along with the response head (HTTP/1.1) to
+    /// `parser`.
+    fn feed(&mut self, bytes: &[u8], parser: &mut Parser) -> anyhow::Result<()> {
+        if let Body::Http1 { framing, .. } = self {
+            feed_framed(framing, bytes, parser)?;
+        }
+        Ok(())
+    }
+
+    /// Whether more of the body may come.
+    fn more(&self) -> bool {
+        match self {
+            Body::Http1 { framing, .. } => !framing.is_done(),
+            Body::H2(_) => true,
+        }
+    }
+
+    /// Waits for the next bytes of the body and feeds their payload to
+    /// `parser`; returns whether more may come. Cancel-safe: dropped while
+    /// it waits, it has read nothing.
+    async fn read(&mut self, parser: &mut Parser) -> anyhow::Result<bool> {
+        match self {
+            Body::Http1 {
+                stream,
+                framing,
+                buf,
+            } => {
+                let n = stream.read(buf).await?;
+                if n == 0 {
+                    return Ok(false);
+                }
+                feed_framed(framing, &buf[..n], parser)?;
+                Ok(!framing.is_done())
+            }
+            Body::H2(body) => match body.data().await {
+                None => Ok(false),
+                Some(chunk) => {
+                    let chunk = chunk?;
+                    body.flow_control().release_capacity(chunk.len())?;
+                    parser.feed(&chunk)?;
+                    Ok(true)
+                }
+            },
+        }
+    }
+}
+
+/// Decodes HTTP/1.1 body framing and feeds the payload to `parser`.
+fn feed_framed(framing: &mut BodyDecoder, bytes: &[u8], parser: &mut Parser) -> anyhow::Result<()> {
+    let mut parse_error = None;
+    framing.feed(bytes, |payload| {
+        if parse_error.is_none() {
+            parse_error = parser.feed(payload).err();
+        }
+    })?;
+    match parse_error {
+        Some(e) => Err(e.into()),
+        None => Ok(()),
+    }
+}
+
+/// Opens one stream (resuming after `last_event_id`) up to its response
+/// head; returns its body and, over HTTP/1.1, the body bytes that came with
+/// the head. Retries a few times with backoff (a full accept queue refuses
+/// connects for a moment).
 async fn open(
     shared: &Shared,
     index: usize,
     last_event_id: &str,
-) -> anyhow::Result<(TcpStream, Vec<u8>, http::ResponseHead)> {
-    let (target, request) = &shared.targets[index % shared.targets.len()];
-    let mut request = request.clone();
-    if !last_event_id.is_empty() {
-        request.extend_from_slice(format!("Last-Event-ID: {last_event_id}\r\n").as_bytes());
-    }
-    request.extend_from_slice(b"\r\n");
+) -> anyhow::Result<(Body, Vec<u8>)> {
     let mut attempt = 0;
     loop {
-        let result = async {
-            let mut stream = target.connect().await?;
-            stream.write_all(&request).await?;
-            let mut buf = Vec::new();
-            let head = http::read_head(&mut stream, &mut buf).await?;
-            ensure!(head.status == 200, "GET /events answered {}", head.status);
-            anyhow::Ok((stream, buf, head))
-        }
-        .await;
+        let result = match &shared.h2 {
+            // Boxed: the TLS and HTTP/2 handshakes' futures are large, and
+            // would otherwise make every HTTP/1.1 stream's task larger too.
+            Some(h2) => Box::pin(open_h2(shared, h2, index, last_event_id))
+                .await
+                .map(|body| (Body::H2(body), Vec::new())),
+            None => open_http1(shared, index, last_event_id).await,
+        };
         match result {
             Ok(open) => return Ok(open),
             Err(e) if attempt >= 5 => return Err(e),
@@ -497,6 +669,62 @@ async fn open(
             }
         }
     }
+}
+
+/// Over HTTP/1.1: connect, request, response head.
+async fn open_http1(
+    shared: &Shared,
+    index: usize,
+    last_event_id: &str,
+) -> anyhow::Result<(Body, Vec<u8>)> {
+    let (target, request) = &shared.targets[index % shared.targets.len()];
+    let mut request = request.clone();
+    if !last_event_id.is_empty() {
+        request.extend_from_slice(format!("Last-Event-ID: {last_event_id}\r\n").as_bytes());
+    }
+    request.extend_from_slice(b"\r\n");
+    let mut stream = target.connect().await?;
+    stream.write_all(&request).await?;
+    let mut buf = Vec::new();
+    let head = http::read_head(&mut stream, &mut buf).await?;
+    ensure!(head.status == 200, "GET /events answered {}", head.status);
+    let body = Body::Http1 {
+        stream,
+        framing: BodyDecoder::new(head.framing),
+        buf: vec![0u8; 4096].into_boxed_slice(),
+    };
+    Ok((body, buf))
+}
+
+/// Over HTTP/2: a stream on this stream's shared connection (connecting it
+/// if need be), up to the response head.
+async fn open_h2(
+    shared: &Shared,
+    h2: &H2Streams,
+    index: usize,
+    last_event_id: &str,
+) -> anyhow::Result<h2::RecvStream> {
+    let target = &shared.targets[index % shared.targets.len()].0;
+    let send = h2
+        .connection(index, shared.targets.len())
+        .sender(&h2.tls, target)
+        .await?;
+    let mut request =
+        ::http::Request::get(format!("https://{}{}", target.host, shared.events_path))
+            .header("accept", "text/event-stream");
+    if let Some(token) = &shared.token {
+        request = request.header("authorization", format!("Bearer {token}"));
+    }
+    if !last_event_id.is_empty() {
+        request = request.header("last-event-id", last_event_id);
+    }
+    let response = https::request(send, request.body(())?, None).await?;
+    ensure!(
+        response.status() == 200,
+        "GET /events answered {}",
+        response.status()
+    );
+    Ok(response.into_body())
 }
 
 /// One subscriber: opens its stream, checks and times every event until told
@@ -524,7 +752,7 @@ async fn receiver(index: usize, shared: Arc<Shared>, mut stop: watch::Receiver<b
                 opened = open(&shared, index, parser.last_event_id()) => opened,
             }
         };
-        let (mut stream, leftover, head) = match opened {
+        let (mut body, leftover) = match opened {
             Ok(opened) => opened,
             Err(e) => {
                 stats.error = Some(format!("{e:#}"));
@@ -543,38 +771,20 @@ async fn receiver(index: usize, shared: Arc<Shared>, mut stop: watch::Receiver<b
             shared.ready_changed.notify_waiters();
         }
         parser.reconnect();
-        let mut body = BodyDecoder::new(head.framing);
-        let mut buf = vec![0u8; 4096];
-        let mut closed = handle(
-            &shared,
-            &mut stats,
-            &mut parser,
-            &mut body,
-            &leftover,
-            &mut latencies,
-            shard,
-        )
-        .err();
+        let mut closed = body.feed(&leftover, &mut parser).err();
+        check(&shared, &mut stats, &mut parser, &mut latencies, shard);
         drop(leftover);
-        while closed.is_none() && !body.is_done() {
+        let mut more = body.more();
+        while closed.is_none() && more {
             tokio::select! {
                 biased;
                 _ = stop.changed() => return stats,
-                read = stream.read(&mut buf) => match read {
-                    Ok(0) => break,
-                    Ok(n) => {
-                        closed = handle(
-                            &shared,
-                            &mut stats,
-                            &mut parser,
-                            &mut body,
-                            &buf[..n],
-                            &mut latencies,
-                            shard,
-                        )
-                        .err();
+                read = body.read(&mut parser) => match read {
+                    Ok(m) => {
+                        more = m;
+                        check(&shared, &mut stats, &mut parser, &mut latencies, shard);
                     }
-                    Err(e) => closed = Some(e.into()),
+                    Err(e) => closed = Some(e),
                 },
             }
         }
@@ -595,25 +805,14 @@ async fn receiver(index: usize, shared: Arc<Shared>, mut stop: watch::Receiver<b
     }
 }
 
-/// Decodes one read's bytes: body framing, then SSE, then the checks.
-fn handle(
+/// The events the parser holds: sequence checks, latency, counts.
+fn check(
     shared: &Shared,
     stats: &mut ConnStats,
     parser: &mut Parser,
-    body: &mut BodyDecoder,
-    bytes: &[u8],
     latencies: &mut Vec<u64>,
     shard: &Mutex<Histogram<u64>>,
-) -> anyhow::Result<()> {
-    let mut parse_error = None;
-    body.feed(bytes, |payload| {
-        if parse_error.is_none() {
-            parse_error = parser.feed(payload).err();
-        }
-    })?;
-    if let Some(e) = parse_error {
-        return Err(e.into());
-    }
+) {
     let now = shared.now_ns();
     let (mut received, mut unique) = (0, 0);
     for item in parser.drain() {
@@ -647,7 +846,6 @@ fn handle(
             histogram.saturating_record(us.max(1));
         }
     }
-    Ok(())
 }
 
 /// How one publisher publishes.
@@ -669,7 +867,14 @@ async fn publisher(
     plan: PublishPlan,
 ) -> anyhow::Result<(usize, u64)> {
     let target = shared.targets[p % shared.targets.len()].0.clone();
-    let mut client = Client::new(target).with_headers(shared.auth_header.clone());
+    let mut client = match &shared.h2 {
+        Some(h2) => Publish::H2(https::Client::new(
+            h2.tls.clone(),
+            target,
+            shared.token.as_ref().map(|t| format!("Bearer {t}")),
+        )),
+        None => Publish::Http1(http::Client::new(target).with_headers(shared.auth_header.clone())),
+    };
     let mut seq = 0u64;
     let mut i = p as u64;
     while i < plan.events {
@@ -692,6 +897,22 @@ async fn publisher(
         i += plan.publishers as u64;
     }
     Ok((p, seq))
+}
+
+/// A publisher's connection: HTTP/1.1 keep-alive, or its own HTTP/2
+/// connection over TLS; either way one publish at a time.
+enum Publish {
+    Http1(http::Client),
+    H2(https::Client),
+}
+
+impl Publish {
+    async fn post_json(&mut self, path: &str, body: &[u8]) -> anyhow::Result<(u16, Vec<u8>)> {
+        match self {
+            Publish::Http1(client) => client.post_json(path, body).await,
+            Publish::H2(client) => client.post_json(path, body).await,
+        }
+    }
 }
 
 /// The `VmRSS` of a process, in KiB (Linux).

@@ -1,0 +1,128 @@
+//! `ssehub-load` end to end against an in-process `ssehub_server::run`: over
+//! plain HTTP/1.1, and over HTTP/2 + TLS with several streams sharing each
+//! connection and the certificate checked against a CA made here. A few
+//! streams and events, so that it stays fast.
+
+use std::path::Path;
+use std::process::Command;
+
+use serde_json::Value;
+use ssehub::Hub;
+use ssehub_server::{Config, Tls};
+
+/// A CA and a certificate for `localhost` and `127.0.0.1` signed by it,
+/// written to `dir` as `ca.pem`, `cert.pem` and `cert.key`.
+fn certificate(dir: &Path) {
+    let mut ca = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    let ca = rcgen::CertifiedIssuer::self_signed(ca, rcgen::KeyPair::generate().unwrap()).unwrap();
+    let key = rcgen::KeyPair::generate().unwrap();
+    let cert = rcgen::CertificateParams::new(vec!["localhost".into(), "127.0.0.1".into()])
+        .unwrap()
+        .signed_by(&key, &ca)
+        .unwrap();
+    std::fs::write(dir.join("ca.pem"), ca.pem()).unwrap();
+    std::fs::write(dir.join("cert.pem"), cert.pem()).unwrap();
+    std::fs::write(dir.join("cert.key"), key.serialize_pem()).unwrap();
+}
+
+/// Serves a fresh hub (over TLS if `tls`) and runs `ssehub-load` with `args`
+/// against it; returns its JSON line.
+async fn load(tls: Option<Tls>, args: &[&str]) -> Value {
+    let https = tls.is_some();
+    let listener = ssehub_server::bind("127.0.0.1:0".parse().unwrap()).unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let config = Config {
+        tls,
+        ..Config::default()
+    };
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(ssehub_server::run(listener, Hub::new(), config, async {
+        let _ = stopped.await;
+    }));
+    let url = if https {
+        format!("https://localhost:{port}")
+    } else {
+        format!("http://127.0.0.1:{port}")
+    };
+    let mut command = Command::new(env!("CARGO_BIN_EXE_ssehub-load"));
+    command
+        .args(["--url", &url, "--drain-seconds", "10", "--threads", "2"])
+        .args(args);
+    let output = tokio::task::spawn_blocking(move || command.output())
+        .await
+        .unwrap()
+        .unwrap();
+    let _ = stop.send(());
+    server.await.unwrap().unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "ssehub-load failed: {stderr}");
+    let stdout = String::from_utf8(output.stdout).unwrap();
+    let line = stdout.lines().last().unwrap_or_default();
+    serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {stdout:?}; {stderr}"))
+}
+
+fn assert_all_delivered(report: &Value, streams: u64, events: u64) {
+    assert_eq!(report["connected"], streams, "{report}");
+    assert_eq!(report["events_published"], events, "{report}");
+    assert_eq!(report["events_delivered"], streams * events, "{report}");
+    for key in ["gaps", "duplicates", "reconnects", "lost_streams"] {
+        assert_eq!(report[key], 0, "{key}: {report}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn http1_streams_receive_every_event() {
+    let report = load(None, &["--connections", "20", "--events", "50"]).await;
+    assert_eq!(report["transport"], "http/1.1");
+    assert_eq!(report["tcp_connections"], 20);
+    assert_all_delivered(&report, 20, 50);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn h2_streams_share_tls_connections_and_receive_every_event() {
+    let dir = std::env::temp_dir().join(format!("ssehub-bench-load-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    certificate(&dir);
+    let tls = Tls::from_pem_files(dir.join("cert.pem"), dir.join("cert.key")).unwrap();
+    let ca = dir.join("ca.pem").display().to_string();
+    let report = load(
+        Some(tls.clone()),
+        &[
+            "--connections",
+            "20",
+            "--streams-per-connection",
+            "8",
+            "--events",
+            "50",
+            "--ca",
+            &ca,
+        ],
+    )
+    .await;
+    assert_eq!(report["transport"], "h2");
+    assert_eq!(report["tcp_connections"], 3, "20 streams, 8 per connection");
+    assert_all_delivered(&report, 20, 50);
+
+    // The idle scenario over HTTP/2; and without --ca or --insecure, https
+    // is refused rather than unchecked.
+    let idle = load(
+        Some(tls),
+        &["--connections", "5", "--idle-seconds", "0.1", "--insecure"],
+    )
+    .await;
+    assert_eq!(idle["mode"], "idle");
+    assert_eq!(idle["connected"], 5);
+    assert_eq!(idle["tcp_connections"], 1);
+    let output = Command::new(env!("CARGO_BIN_EXE_ssehub-load"))
+        .args(["--url", "https://127.0.0.1:1", "--connections", "1"])
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    assert!(
+        String::from_utf8_lossy(&output.stderr).contains("--ca FILE or --insecure"),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}
