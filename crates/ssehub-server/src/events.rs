@@ -63,8 +63,8 @@ struct Expiring {
     _slot: Option<Slot>,
     log: StreamLog,
     bytes: u64,
-    /// Why it ended, once it has; dropped before that, the client left (or
-    /// it was cut off for lagging, which the hub counts).
+    /// Why it ended, once it has; dropped before that, the client left or
+    /// (over HTTP/2) its stream was cut for lagging.
     ended: Option<Ended>,
 }
 
@@ -85,16 +85,29 @@ impl Stream for Expiring {
                 Poll::Ready(Some(Ok(frame)))
             }
             None => {
-                self.ended = Some(Ended::ByHub);
+                self.ended = Some(self.cut_off_or(Ended::ByHub));
                 Poll::Ready(None)
             }
         }
     }
 }
 
+impl Expiring {
+    /// `Lagged` if the hub cut it off for lagging, else `otherwise`.
+    fn cut_off_or(&self, otherwise: Ended) -> Ended {
+        if self.subscription.lagged() {
+            Ended::Lagged
+        } else {
+            otherwise
+        }
+    }
+}
+
 impl Drop for Expiring {
     fn drop(&mut self) {
-        let why = self.ended.unwrap_or(Ended::ClientGone);
+        let why = self
+            .ended
+            .unwrap_or_else(|| self.cut_off_or(Ended::ClientGone));
         self.log.closed(&self.subscription, self.bytes, why);
     }
 }
