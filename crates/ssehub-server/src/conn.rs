@@ -359,7 +359,7 @@ async fn serve_http<S: Io>(
     read: Bytes,
     addr: SocketAddr,
     app: Router,
-    mut stop: watch::Receiver<bool>,
+    stop: watch::Receiver<bool>,
 ) {
     let conn = Connection::with_prefix(stream, read);
     let peer = conn.peer(addr);
@@ -371,6 +371,16 @@ async fn serve_http<S: Io>(
     let conn = hyper::server::conn::http1::Builder::new()
         .timer(TokioTimer::new())
         .serve_connection(TokioIo::new(conn), service);
+    until_stopped(conn, stop).await;
+}
+
+/// Drives a hyper connection (HTTP/1.1 or HTTP/2) until it ends, or until
+/// `stop` says the hub shuts down: then it finishes the requests in flight
+/// (streams end with the hub) and closes.
+pub(crate) async fn until_stopped<C>(conn: C, mut stop: watch::Receiver<bool>)
+where
+    C: hyper_util::server::graceful::GracefulConnection,
+{
     let mut conn = std::pin::pin!(conn);
     tokio::select! {
         _ = conn.as_mut() => {}

@@ -25,6 +25,7 @@ use tokio::sync::{watch, Notify};
 use tower::ServiceExt;
 
 use crate::client::SocketPeer;
+use crate::conn;
 
 tokio::task_local! {
     static STREAM_CUT: Arc<Notify>;
@@ -70,7 +71,7 @@ where
 
 /// Serves an HTTP/2 connection until the client leaves, or `stop` says the
 /// hub shuts down (then a GOAWAY lets open streams end).
-pub(crate) async fn serve<S>(io: S, addr: SocketAddr, app: Router, mut stop: watch::Receiver<bool>)
+pub(crate) async fn serve<S>(io: S, addr: SocketAddr, app: Router, stop: watch::Receiver<bool>)
 where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
@@ -81,12 +82,5 @@ where
     let conn = hyper::server::conn::http2::Builder::new(StreamExecutor)
         .timer(TokioTimer::new())
         .serve_connection(TokioIo::new(io), service);
-    let mut conn = std::pin::pin!(conn);
-    tokio::select! {
-        _ = conn.as_mut() => {}
-        _ = async { drop(stop.wait_for(|stop| *stop).await) } => {
-            conn.as_mut().graceful_shutdown();
-            let _ = conn.await;
-        }
-    }
+    conn::until_stopped(conn, stop).await;
 }
