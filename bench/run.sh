@@ -43,40 +43,18 @@ LAT1_EVENTS=$(scaled "${LAT1_EVENTS:-2000}")
 LAT2_CONNS=$(scaled "${LAT2_CONNS:-10000}")
 LAT2_EVENTS=$(scaled "${LAT2_EVENTS:-200}")
 
-say() { printf '==> %s\n' "$*" >&2; }
+# shellcheck source=bench/lib.sh
+. bench/lib.sh
 
 # Each process needs a descriptor per connection, plus some.
-need=$(( $(printf '%s\n' "$IDLE_CONNS" "$TP_CONNS" "$LAT1_CONNS" "$LAT2_CONNS" | sort -n | tail -1) + 256 ))
-hard=$(ulimit -Hn)
-if [ "$hard" = unlimited ]; then hard=1048576; fi
-if [ "$(ulimit -n)" != unlimited ] && [ "$(ulimit -n)" -lt "$need" ]; then
-    ulimit -n "$(( need < hard ? need : hard ))" || true
-fi
-if [ "$(ulimit -n)" != unlimited ] && [ "$(ulimit -n)" -lt "$need" ]; then
-    say "warning: ulimit -n is $(ulimit -n) (hard limit $hard), below the $need these sizes need"
-fi
+raise_nofile $(( $(printf '%s\n' "$IDLE_CONNS" "$TP_CONNS" "$LAT1_CONNS" "$LAT2_CONNS" | sort -n | tail -1) + 256 ))
 
 say "building release binaries"
 cargo build --release -p ssehub-server -p ssehub-bench --bins >&2
 bin=${CARGO_TARGET_DIR:-target}/release
 
 logs=$(mktemp -d "${TMPDIR:-/tmp}/ssehub-bench.XXXXXX")
-server_pid=""
 port=$PORT_BASE
-
-stop_server() {
-    [ -n "$server_pid" ] || return 0
-    kill -TERM "$server_pid" 2>/dev/null || true
-    for _ in $(seq 50); do
-        kill -0 "$server_pid" 2>/dev/null || break
-        sleep 0.1
-    done
-    kill -KILL "$server_pid" 2>/dev/null || true
-    wait "$server_pid" 2>/dev/null || true
-    server_pid=""
-}
-trap stop_server EXIT
-trap 'stop_server; exit 130' INT TERM
 
 # start_server NAME: a fresh server on a fresh port (so that no TIME_WAIT
 # from an earlier scenario gets in the way), pinned to $SERVER_CPU.
@@ -95,18 +73,8 @@ start_server() {
     # execs it), whose /proc entries the load generator reads.
     taskset -c "$SERVER_CPU" "${cmd[@]}" >"$log" 2>&1 &
     server_pid=$!
-    # Both servers log "listening on" once bound; a server that could not
-    # bind exits (and must not be mistaken for another one on that port).
-    for _ in $(seq 100); do
-        kill -0 "$server_pid" 2>/dev/null || break
-        if grep -q "listening on" "$log"; then
-            return 0
-        fi
-        sleep 0.1
-    done
-    say "$1 did not start; its log:"
-    cat "$log" >&2
-    exit 1
+    # Both servers log "listening on" once bound.
+    wait_listening "$1" "$log"
 }
 
 # load NAME SCENARIO ARGS...: one run of the load generator against a fresh

@@ -39,14 +39,10 @@ IDLE_CONNS=$(scaled "${IDLE_CONNS:-10000}")
 TP_CONNS=$(scaled "${TP_CONNS:-10000}")
 TP_EVENTS=$(scaled "${TP_EVENTS:-1000}")
 
-say() { printf '==> %s\n' "$*" >&2; }
+# shellcheck source=bench/lib.sh
+. bench/lib.sh
 
-need=$(( (IDLE_CONNS > TP_CONNS ? IDLE_CONNS : TP_CONNS) + 256 ))
-hard=$(ulimit -Hn)
-if [ "$hard" = unlimited ]; then hard=1048576; fi
-if [ "$(ulimit -n)" != unlimited ] && [ "$(ulimit -n)" -lt "$need" ]; then
-    ulimit -n "$(( need < hard ? need : hard ))" || true
-fi
+raise_nofile $(( (IDLE_CONNS > TP_CONNS ? IDLE_CONNS : TP_CONNS) + 256 ))
 
 say "building release binaries"
 cargo build --release -p ssehub-server -p ssehub-bench --bins >&2
@@ -57,21 +53,7 @@ openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 \
     -subj /CN=localhost -addext subjectAltName=DNS:localhost,IP:127.0.0.1 \
     -keyout "$logs/key.pem" -out "$logs/cert.pem" 2>/dev/null
 
-server_pid=""
 port=$PORT_BASE
-stop_server() {
-    [ -n "$server_pid" ] || return 0
-    kill -TERM "$server_pid" 2>/dev/null || true
-    for _ in $(seq 50); do
-        kill -0 "$server_pid" 2>/dev/null || break
-        sleep 0.1
-    done
-    kill -KILL "$server_pid" 2>/dev/null || true
-    wait "$server_pid" 2>/dev/null || true
-    server_pid=""
-}
-trap stop_server EXIT
-trap 'stop_server; exit 130' INT TERM
 
 # start_server TRANSPORT: a fresh `ssehub serve` on a fresh port, pinned to
 # $SERVER_CPU; plain (h1) or with the run's certificate (h2).
@@ -84,14 +66,7 @@ start_server() {
         --max-connections-per-ip 0 --connect-rate 0 --publish-rate 0 "${tls[@]}" \
         $SSEHUB_SERVE_ARGS >"$log" 2>&1 &
     server_pid=$!
-    for _ in $(seq 100); do
-        kill -0 "$server_pid" 2>/dev/null || break
-        if grep -q "listening on" "$log"; then return 0; fi
-        sleep 0.1
-    done
-    say "ssehub ($1) did not start; its log:"
-    cat "$log" >&2
-    exit 1
+    wait_listening "ssehub ($1)" "$log"
 }
 
 # load TRANSPORT SCENARIO ARGS...: one run of the load generator against a
