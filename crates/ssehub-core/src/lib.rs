@@ -18,12 +18,17 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!
+//! [`protocol`]: the ssehub protocol above the wire format (signal messages
+//! and their apply-or-resync rule, the hub's control events, the rules of a
+//! `GET /events` request), one home for the hub, the server and every client.
+//!
 //! This crate has no optional features.
 #![deny(missing_docs)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod event;
 mod parse;
+pub mod protocol;
 mod stream;
 
 pub use event::{check_id, comment, Event, EventBuilder, EventError};
