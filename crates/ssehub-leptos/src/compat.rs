@@ -148,7 +148,7 @@ mod tests {
             .unwrap();
         // Created at the default (version 0), then one change per value.
         assert_eq!(
-            hub.signal_value("counter").await,
+            hub.signal_value("counter").await.unwrap(),
             Some((2, serde_json::json!({ "value": 2 })))
         );
         let failing = values(vec![ok(3), Err(std::io::Error::other("gone")), ok(4)]);
@@ -160,7 +160,7 @@ mod tests {
             "{e}"
         );
         assert_eq!(
-            hub.signal_value("counter").await,
+            hub.signal_value("counter").await.unwrap(),
             Some((3, serde_json::json!({ "value": 3 })))
         );
         // A name that cannot be a signal's.

@@ -72,7 +72,7 @@ async fn a_signal_is_read_set_and_patched_over_http() -> anyhow::Result<()> {
         (StatusCode::BAD_REQUEST, &json!("invalid_patch"))
     );
     assert_eq!(
-        hub.signal_value("counter").await,
+        hub.signal_value("counter").await.unwrap(),
         Some((2, json!({ "count": 3 })))
     );
 
@@ -103,7 +103,7 @@ async fn a_signal_is_read_set_and_patched_over_http() -> anyhow::Result<()> {
         )
     );
     assert_eq!(
-        hub.signal_value("counter").await,
+        hub.signal_value("counter").await.unwrap(),
         Some((2, json!({ "count": 3 })))
     );
     Ok(())

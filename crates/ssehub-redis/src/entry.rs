@@ -269,7 +269,7 @@ fn stream_info(info: &RedisValue) -> Option<Info> {
 
 /// A signal's version and value from their stored text.
 pub(crate) fn parse_signal(version: &str, value: &str) -> Result<SignalState, BackendError> {
-    let bad = |e: &dyn std::fmt::Display| BackendError::Other(format!("a stored signal: {e}"));
+    let bad = |e: &dyn std::fmt::Display| BackendError::other(format!("a stored signal: {e}"));
     let version = version.parse().map_err(|e| bad(&e))?;
     let value = serde_json::from_str(value).map_err(|e| bad(&e))?;
     Ok((version, Arc::new(value)))

@@ -65,8 +65,8 @@ use std::time::Duration;
 
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use ssehub::backend::{
-    Backend, BackendError, BoxFuture, Changed, Created, EventId, Feed, Health, Position, Record,
-    Replay, SignalState,
+    Backend, BackendError, BoxFuture, EventId, Expect, Feed, Health, Position, Record, Replay,
+    SignalChange, SignalState, Stored,
 };
 use ssehub::control::ResetReason;
 use ssehub::Topic;
@@ -203,9 +203,9 @@ fn redacted(url: &str) -> String {
 
 fn unavailable(e: redis::RedisError) -> BackendError {
     if e.is_io_error() || e.is_connection_dropped() || e.is_connection_refusal() || e.is_timeout() {
-        BackendError::Unavailable(e.to_string())
+        BackendError::unavailable(e)
     } else {
-        BackendError::Other(e.to_string())
+        BackendError::other(e)
     }
 }
 
@@ -275,7 +275,7 @@ impl Backend for RedisBackend {
                 .query_async(&mut conn)
                 .await
                 .map_err(unavailable)?;
-            EventId::new(id).map_err(|e| BackendError::Other(e.to_string()))
+            EventId::new(id).map_err(BackendError::other)
         })
     }
 
@@ -298,28 +298,15 @@ impl Backend for RedisBackend {
         })
     }
 
-    fn create_signal(&self, record: Record) -> BoxFuture<'_, Result<Created, BackendError>> {
-        Box::pin(async move {
-            let mut conn = self.conn();
-            scripts::create(&mut conn, &self.shared.keys, self.shared.max_len, &record).await
-        })
-    }
-
-    fn change_signal(
+    fn store_signal(
         &self,
-        expected: u64,
-        record: Record,
-    ) -> BoxFuture<'_, Result<Changed, BackendError>> {
+        expect: Expect,
+        change: SignalChange,
+    ) -> BoxFuture<'_, Result<Stored, BackendError>> {
         Box::pin(async move {
             let mut conn = self.conn();
-            scripts::change(
-                &mut conn,
-                &self.shared.keys,
-                self.shared.max_len,
-                expected,
-                &record,
-            )
-            .await
+            let keys = &self.shared.keys;
+            scripts::store(&mut conn, keys, self.shared.max_len, expect, &change).await
         })
     }
 

@@ -5,7 +5,7 @@ use std::sync::LazyLock;
 
 use redis::aio::ConnectionLike;
 use redis::Script;
-use ssehub::backend::{BackendError, Changed, Created, EventId, Record, SignalState};
+use ssehub::backend::{BackendError, EventId, Expect, SignalChange, SignalState, Stored};
 
 use crate::entry::{parse_signal, Keys};
 use crate::unavailable;
@@ -39,8 +39,8 @@ return {1, redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[3], '*', 's', ARGV[1]
     )
 });
 
-fn other(e: impl std::fmt::Display) -> BackendError {
-    BackendError::Other(e.to_string())
+fn other(e: impl Into<ssehub::backend::Cause>) -> BackendError {
+    BackendError::other(e)
 }
 
 /// What a script did.
@@ -53,20 +53,16 @@ enum Outcome {
     Missing,
 }
 
-/// Runs `script` for `record` (a signal's change), with `versions` (expected,
-/// new) for CHANGE.
+/// Runs `script` for a signal's change, with `versions` (expected, new)
+/// for CHANGE.
 async fn run(
     script: &Script,
     conn: &mut impl ConnectionLike,
     keys: &Keys,
     max_len: usize,
-    record: &Record,
+    sig: &SignalChange,
     versions: Option<(u64, u64)>,
 ) -> Result<Outcome, BackendError> {
-    let sig = record
-        .signal
-        .as_ref()
-        .ok_or_else(|| other("not a signal record"))?;
     let value = serde_json::to_string(&*sig.value).map_err(other)?;
     let mut call = script.key(&keys.versions);
     call.key(&keys.values)
@@ -89,30 +85,25 @@ async fn run(
     }
 }
 
-pub(crate) async fn create(
+/// Stores a signal's change if the signal is as `expect`ed (CREATE or
+/// CHANGE, each one atomic script).
+pub(crate) async fn store(
     conn: &mut impl ConnectionLike,
     keys: &Keys,
     max_len: usize,
-    record: &Record,
-) -> Result<Created, BackendError> {
-    match run(&CREATE, conn, keys, max_len, record, None).await? {
-        Outcome::Appended(id) => Ok(Created::Created(id)),
-        Outcome::Elsewhere((version, value)) => Ok(Created::Exists(version, value)),
-        Outcome::Missing => Err(other("the create script answered 'no such signal'")),
-    }
-}
-
-pub(crate) async fn change(
-    conn: &mut impl ConnectionLike,
-    keys: &Keys,
-    max_len: usize,
-    expected: u64,
-    record: &Record,
-) -> Result<Changed, BackendError> {
-    let new = record.signal.as_ref().map_or(expected + 1, |s| s.version);
-    match run(&CHANGE, conn, keys, max_len, record, Some((expected, new))).await? {
-        Outcome::Appended(id) => Ok(Changed::Changed(id)),
-        Outcome::Elsewhere((version, value)) => Ok(Changed::Conflict(version, value)),
-        Outcome::Missing => Ok(Changed::NotFound),
-    }
+    expect: Expect,
+    change: &SignalChange,
+) -> Result<Stored, BackendError> {
+    let outcome = match expect {
+        Expect::Absent => run(&CREATE, conn, keys, max_len, change, None).await?,
+        Expect::Version(expected) => {
+            let versions = Some((expected, change.version));
+            run(&CHANGE, conn, keys, max_len, change, versions).await?
+        }
+    };
+    Ok(match outcome {
+        Outcome::Appended(id) => Stored::Stored(id),
+        Outcome::Elsewhere((version, value)) => Stored::Conflict(version, value),
+        Outcome::Missing => Stored::NotFound,
+    })
 }

@@ -174,9 +174,14 @@ async fn a_hub_survives_a_redis_restart_and_its_subscribers_catch_up() {
 
     redis.kill();
     let err = a.publish("t", Event::data("lost?")).await.unwrap_err();
+    let PublishError::Backend(backend @ BackendError::Unavailable(_)) = &err else {
+        panic!("{err:?}")
+    };
+    // The cause is kept: Redis's own error, not a string.
+    let cause = std::error::Error::source(backend).expect("a source");
     assert!(
-        matches!(err, PublishError::Backend(BackendError::Unavailable(_))),
-        "{err:?}"
+        cause.downcast_ref::<redis::RedisError>().is_some(),
+        "{cause:?}"
     );
     // A resume needs Redis: the client is told to retry soon.
     let mut retry = a.subscribe("t", Some("1-0")).await.unwrap();
@@ -206,6 +211,7 @@ async fn c_value(redis: &RedisServer) -> (u64, Value) {
         .await
         .signal_value("score")
         .await
+        .expect("the backend answers")
         .expect("the signal exists")
 }
 
@@ -277,7 +283,10 @@ async fn a_signal_changed_on_two_nodes_converges_everywhere() {
     // Values survive every hub: a new node starts with them.
     drop((a, b, on_a, on_b));
     let c = hub(&redis).await;
-    assert_eq!(c.signal_value("score").await, Some((50, va.clone())));
+    assert_eq!(
+        c.signal_value("score").await.unwrap(),
+        Some((50, va.clone()))
+    );
     let mut sub = c.subscribe("score", None).await.unwrap();
     let mut mirror = Mirror::default();
     mirror.apply(&take(&mut sub, 1).await[0].2);

@@ -3,16 +3,7 @@
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-
-/// 503 for a backend that could not do it (Redis unreachable), with
-/// `Retry-After: 1`.
-pub(crate) fn backend_error(e: &ssehub::backend::BackendError) -> ApiError {
-    let code = match e {
-        ssehub::backend::BackendError::Unavailable(_) => "backend_unavailable",
-        _ => "backend_error",
-    };
-    ApiError::new(StatusCode::SERVICE_UNAVAILABLE, code, e.to_string()).retry_after(1)
-}
+use ssehub::Refusal;
 
 /// A rejected request.
 #[derive(Debug)]
@@ -62,6 +53,45 @@ impl ApiError {
     }
 }
 
+/// The hub's errors and the protocol's refusals answer the way the hub's one
+/// map says (`impl From<...> for Refusal` in `ssehub`): a backend outage is
+/// 503 `backend_unavailable` with `Retry-After` on every route.
+impl From<Refusal> for ApiError {
+    fn from(r: Refusal) -> ApiError {
+        let status = StatusCode::from_u16(r.status).unwrap_or(StatusCode::BAD_REQUEST);
+        ApiError {
+            status,
+            code: r.code,
+            message: r.message,
+            retry_after: r.retry_after.map(u64::from),
+        }
+    }
+}
+
+impl From<ssehub::SubscribeError> for ApiError {
+    fn from(e: ssehub::SubscribeError) -> ApiError {
+        Refusal::from(e).into()
+    }
+}
+
+impl From<ssehub::PublishError> for ApiError {
+    fn from(e: ssehub::PublishError) -> ApiError {
+        Refusal::from(e).into()
+    }
+}
+
+impl From<ssehub::SignalError> for ApiError {
+    fn from(e: ssehub::SignalError) -> ApiError {
+        Refusal::from(e).into()
+    }
+}
+
+impl From<ssehub_core::protocol::events::EventsError> for ApiError {
+    fn from(e: ssehub_core::protocol::events::EventsError) -> ApiError {
+        e.refusal().into()
+    }
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let body = serde_json::json!({"error": self.code, "message": self.message});
@@ -107,7 +137,12 @@ pub(crate) async fn read_body(
 /// A request's media type without parameters, lower-cased; `None` without a
 /// `Content-Type`.
 pub(crate) fn media_type(headers: &axum::http::HeaderMap) -> Option<String> {
-    let value = headers.get(axum::http::header::CONTENT_TYPE)?;
-    let essence = value.to_str().unwrap_or("").split(';').next().unwrap_or("");
-    Some(essence.trim().to_ascii_lowercase())
+    ssehub::signal_api::media_type(content_type(headers))
+}
+
+/// A request's `Content-Type` bytes, if it has one.
+pub(crate) fn content_type(headers: &axum::http::HeaderMap) -> Option<&[u8]> {
+    headers
+        .get(axum::http::header::CONTENT_TYPE)
+        .map(|v| v.as_bytes())
 }

@@ -9,13 +9,13 @@ use std::task::{ready, Context, Poll};
 use std::time::SystemTime;
 
 use axum::body::{Body, Bytes};
-use axum::extract::{FromRequestParts, State};
+use axum::extract::State;
 use axum::http::request::Parts;
-use axum::http::StatusCode;
 use axum::response::Response;
 use futures_core::Stream;
-use ssehub::axum::{LastEventId, MaybePeer};
-use ssehub::{SubscribeError, SubscribeOptions, Subscription};
+use ssehub::axum::MaybePeer;
+use ssehub::{SubscribeOptions, Subscription};
+use ssehub_core::protocol::events::{EventsError, EventsRequest, LAST_EVENT_ID_HEADER};
 
 use crate::auth::Access;
 use crate::client;
@@ -126,33 +126,31 @@ pub(crate) struct Opened {
     pub(crate) log: StreamLog,
 }
 
-/// Opens the subscription a request asks for: its `topic` parameters, and
-/// `Last-Event-ID` (header, else the `lastEventId` parameter), if its token
-/// grants them and the client is within its limits.
+/// Opens the subscription a request asks for (by the `/events` rules of
+/// `ssehub_core::protocol::events`: its `topic` parameters, and
+/// `Last-Event-ID`, the header else the `lastEventId` parameter), if its
+/// token grants them and the client is within its limits. The most topics in
+/// one subscription is the hub's `max_topics`.
 pub(crate) async fn open(
     state: &AppState,
     parts: &mut Parts,
     on_lag: Option<OnLag>,
 ) -> Result<Opened, ApiError> {
-    let topics: Vec<String> = form_urlencoded::parse(parts.uri.query().unwrap_or("").as_bytes())
-        .filter(|(k, _)| k == "topic")
-        .map(|(_, v)| v.into_owned())
-        .collect();
-    if topics.is_empty() {
-        return Err(ApiError::bad_request(
-            "missing_topic",
-            "give at least one topic: /events?topic=NAME",
-        ));
-    }
+    let request = EventsRequest::parse(
+        parts.uri.query(),
+        parts
+            .headers
+            .get(LAST_EVENT_ID_HEADER)
+            .map(|v| v.as_bytes()),
+    )?;
+    let topics = request.topics;
+    // Before the token is checked: the same answer as the hub's own limit.
     if topics.len() > state.config.max_topics {
-        return Err(ApiError::bad_request(
-            "too_many_topics",
-            format!(
-                "{} topics; at most {} in one subscription",
-                topics.len(),
-                state.config.max_topics
-            ),
-        ));
+        return Err(EventsError::TooManyTopics {
+            count: topics.len(),
+            max: state.config.max_topics,
+        }
+        .into());
     }
     let expires = match &state.config.auth {
         Some(auth) => auth.authorize(parts, Access::Subscribe, &topics)?,
@@ -164,24 +162,12 @@ pub(crate) async fn open(
         Some(ip) => state.per_ip.enter(ip)?,
         None => None,
     };
-    let Ok(LastEventId(last_event_id)) = LastEventId::from_request_parts(parts, state).await;
-    let mut options = SubscribeOptions::new(topics).last_event_id(last_event_id);
+    let mut options = SubscribeOptions::new(topics).last_event_id(request.last_event_id);
     if let Some(on_lag) = on_lag {
         // A client that stops reading is cut off, not left stuck in a write.
         options = options.on_lag(on_lag);
     }
-    let subscription = state
-        .hub
-        .subscribe_with(options)
-        .await
-        .map_err(|e| match e {
-            SubscribeError::ShutDown => ApiError::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "shutting_down",
-                e.to_string(),
-            ),
-            other => ApiError::bad_request("invalid_topic", other.to_string()),
-        })?;
+    let subscription = state.hub.subscribe_with(options).await?;
     let expires = expires.map(|at| {
         let left = at.duration_since(SystemTime::now()).unwrap_or_default();
         tokio::time::Instant::now() + left

@@ -8,10 +8,10 @@ use crate::AppState;
 /// The demo page; on first visit it also creates the signal it shows
 /// (`demo/counter`, at 0).
 pub(crate) async fn index(State(state): State<AppState>) -> Html<&'static str> {
-    if state.hub.signal_value(DEMO_SIGNAL).await.is_none() {
-        // Only fails if the hub is shutting down; the page then shows "–".
-        let _ = state.hub.put_signal(DEMO_SIGNAL, 0.into()).await;
-    }
+    // Created at 0 unless it exists (an existing one keeps its value). Fails
+    // only when the hub shuts down or the backend is out; the page then
+    // shows "–".
+    let _ = state.hub.signal(DEMO_SIGNAL, 0u64).await;
     Html(include_str!("page.html"))
 }
 

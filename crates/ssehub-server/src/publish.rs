@@ -7,7 +7,7 @@ use axum::extract::State;
 use axum::http::request::Parts;
 use axum::http::StatusCode;
 use axum::Json;
-use ssehub::{Event, PublishError};
+use ssehub::Event;
 
 use crate::auth::Access;
 use crate::client;
@@ -87,20 +87,7 @@ pub(crate) async fn publish(
     let event = event
         .build()
         .map_err(|e| ApiError::bad_request("invalid_event", e.to_string()))?;
-    let id = state
-        .hub
-        .publish(topics, event)
-        .await
-        .map_err(|e| match e {
-            PublishError::ShutDown => ApiError::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "shutting_down",
-                e.to_string(),
-            ),
-            PublishError::Topic(e) => ApiError::bad_request("invalid_topic", e.to_string()),
-            PublishError::Backend(e) => crate::error::backend_error(&e),
-            other => ApiError::bad_request("invalid_event", other.to_string()),
-        })?;
+    let id = state.hub.publish(topics, event).await?;
     Ok(Json(serde_json::json!({ "id": id.as_str() })))
 }
 

@@ -1,17 +1,17 @@
-//! `GET`, `PUT`, `PATCH /signals/{name}`: drive a signal over HTTP.
+//! `GET`, `PUT`, `PATCH /signals/{name}`: drive a signal over HTTP. The
+//! answers are `ssehub::signal_api`'s (one home for them); this adds the
+//! server's admission: grants, the publish rate and the body limit.
 
 use axum::body::Body;
 use axum::extract::{Path, State};
 use axum::http::request::Parts;
-use axum::http::{HeaderMap, StatusCode};
 use axum::Json;
-use serde_json::{json, Value};
-use ssehub::json_patch::Patch;
-use ssehub::SignalError;
+use serde_json::Value;
+use ssehub::signal_api;
 
 use crate::auth::Access;
 use crate::client;
-use crate::error::{media_type, read_body, ApiError};
+use crate::error::{content_type, read_body, ApiError};
 use crate::AppState;
 
 pub(crate) async fn get(
@@ -20,12 +20,7 @@ pub(crate) async fn get(
     parts: Parts,
 ) -> Result<Json<Value>, ApiError> {
     authorize(&state, &parts, Access::Subscribe, &name)?;
-    let (version, value) = state
-        .hub
-        .signal_value(&name)
-        .await
-        .ok_or_else(|| not_found(&name))?;
-    Ok(Json(json!({ "version": version, "value": value })))
+    Ok(Json(signal_api::get(&state.hub, &name).await?))
 }
 
 pub(crate) async fn put(
@@ -34,15 +29,9 @@ pub(crate) async fn put(
     parts: Parts,
     body: Body,
 ) -> Result<Json<Value>, ApiError> {
-    let body = change_body(&state, &parts, &name, body, &["application/json"]).await?;
-    let value: Value = serde_json::from_slice(&body)
-        .map_err(|e| ApiError::bad_request("invalid_json", e.to_string()))?;
-    let version = state
-        .hub
-        .put_signal(&name, value)
-        .await
-        .map_err(|e| signal_error(&name, e))?;
-    Ok(Json(json!({ "version": version })))
+    let body = change_body(&state, &parts, &name, body, signal_api::PUT_TYPES).await?;
+    let answer = signal_api::put(&state.hub, &name, content_type(&parts.headers), &body).await?;
+    Ok(Json(answer))
 }
 
 pub(crate) async fn patch(
@@ -51,16 +40,9 @@ pub(crate) async fn patch(
     parts: Parts,
     body: Body,
 ) -> Result<Json<Value>, ApiError> {
-    let json = ["application/json-patch+json", "application/json"];
-    let body = change_body(&state, &parts, &name, body, &json).await?;
-    let ops: Patch = serde_json::from_slice(&body)
-        .map_err(|e| ApiError::bad_request("invalid_patch", e.to_string()))?;
-    let version = state
-        .hub
-        .patch_signal(&name, &ops)
-        .await
-        .map_err(|e| signal_error(&name, e))?;
-    Ok(Json(json!({ "version": version })))
+    let body = change_body(&state, &parts, &name, body, signal_api::PATCH_TYPES).await?;
+    let answer = signal_api::patch(&state.hub, &name, content_type(&parts.headers), &body).await?;
+    Ok(Json(answer))
 }
 
 /// Admits a request that changes a signal (within the publish rate, granted,
@@ -76,7 +58,7 @@ async fn change_body(
         .publish_rate
         .check(client::ip(parts, &state.config.trusted_proxies))?;
     authorize(state, parts, Access::Publish, name)?;
-    expect_json(&parts.headers, accepted)?;
+    signal_api::expect_media_type(content_type(&parts.headers), accepted)?;
     read_body(body, state.config.max_body_bytes).await
 }
 
@@ -86,46 +68,4 @@ fn authorize(state: &AppState, parts: &Parts, access: Access, name: &str) -> Res
         auth.authorize(parts, access, &[name.to_owned()])?;
     }
     Ok(())
-}
-
-fn not_found(name: &str) -> ApiError {
-    ApiError::new(
-        StatusCode::NOT_FOUND,
-        "signal_not_found",
-        format!("no signal named {name:?}"),
-    )
-}
-
-fn signal_error(name: &str, e: SignalError) -> ApiError {
-    match e {
-        SignalError::NotFound(_) => not_found(name),
-        e if e.is_test_failed() => {
-            ApiError::new(StatusCode::CONFLICT, "test_failed", e.to_string())
-        }
-        SignalError::Patch(_) => ApiError::new(StatusCode::CONFLICT, "patch_failed", e.to_string()),
-        SignalError::InvalidName(_) => ApiError::bad_request("invalid_signal_name", e.to_string()),
-        SignalError::Publish(ssehub::PublishError::Backend(e)) => crate::error::backend_error(&e),
-        SignalError::Publish(_) => ApiError::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "shutting_down",
-            e.to_string(),
-        ),
-        e => ApiError::bad_request("invalid_value", e.to_string()),
-    }
-}
-
-/// A body must be JSON; a request without a content type is taken as JSON.
-fn expect_json(headers: &HeaderMap, accepted: &[&str]) -> Result<(), ApiError> {
-    let Some(essence) = media_type(headers) else {
-        return Ok(());
-    };
-    if accepted.contains(&essence.as_str()) {
-        Ok(())
-    } else {
-        Err(ApiError::new(
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "unsupported_media_type",
-            format!("send {}", accepted.join(" or ")),
-        ))
-    }
 }

@@ -108,19 +108,55 @@ async fn redis_lost_while_running_answers_503_and_recovers() {
     let first = s.publish_ok("t", "before").await;
     let mut live = s.subscribe("topic=t", None).await;
 
-    redis.kill();
-    let (status, body) = s.publish(json!({"topic": "t", "data": "x"})).await;
-    assert_eq!(status, 503);
-    assert_eq!(body["error"], "backend_unavailable");
+    // A signal this hub holds a copy of, and one it has never seen.
     let res = s
         .http
-        .put(format!("{}/signals/s", s.base))
-        .json(&json!(1))
+        .put(format!("{}/signals/known", s.base))
+        .json(&json!({"n": 1}))
         .send()
         .await
         .unwrap();
-    assert_eq!(res.status(), 503);
-    assert_eq!(res.headers()["retry-after"], "1");
+    assert_eq!(res.status(), 200);
+
+    redis.kill();
+    // Every route that needs the backend answers the outage alike: 503
+    // `backend_unavailable` with `Retry-After` (one error map), never a
+    // "not found" for what may well exist.
+    let http = &s.http;
+    let base = &s.base;
+    let requests = [
+        (
+            "POST /publish",
+            http.post(format!("{base}/publish"))
+                .json(&json!({"topic": "t", "data": "x"})),
+        ),
+        (
+            "PUT /signals/s",
+            http.put(format!("{base}/signals/s")).json(&json!(1)),
+        ),
+        (
+            "PATCH /signals/known",
+            http.patch(format!("{base}/signals/known"))
+                .json(&json!([{"op": "replace", "path": "/n", "value": 2}])),
+        ),
+        (
+            "GET /signals/unseen",
+            http.get(format!("{base}/signals/unseen")),
+        ),
+    ];
+    for (route, request) in requests {
+        let res = request.send().await.unwrap();
+        assert_eq!(res.status(), 503, "{route}");
+        assert_eq!(res.headers()["retry-after"], "1", "{route}");
+        let body: serde_json::Value = res.json().await.unwrap();
+        assert_eq!(body["error"], "backend_unavailable", "{route}: {body}");
+    }
+    // What the hub holds it still serves: the signal's last known value.
+    let (status, body) = s.get_json("/signals/known").await;
+    assert_eq!(
+        (status, &body),
+        (200, &json!({"version": 0, "value": {"n": 1}}))
+    );
     let health = await_health(&s, 503).await;
     assert_eq!(health["status"], "backend_unavailable");
     assert_eq!(health["backend"]["state"], "reconnecting");

@@ -429,7 +429,7 @@ async fn signals_over_http() {
         assert!(got_body["message"].is_string());
     }
     // Nothing changed by the refused requests.
-    assert_eq!(s.hub.signal_value("room/1").await.unwrap().0, 1);
+    assert_eq!(s.hub.signal_value("room/1").await.unwrap().unwrap().0, 1);
     let res = s
         .http
         .patch(format!("{}/signals/nobody", s.base))

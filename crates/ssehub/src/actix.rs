@@ -43,7 +43,68 @@ use actix_web::{FromRequest, HttpRequest, HttpResponse, Responder};
 use bytes::Bytes;
 use futures_core::Stream;
 
-use crate::Subscription;
+use ssehub_core::protocol::{events, Refusal};
+
+use crate::{Hub, Subscription};
+
+/// A [`Refusal`] as an actix-web error: its status, the JSON body
+/// `{"error": CODE, "message": TEXT}` and `Retry-After` when it has one.
+/// The hub's errors convert into it, the same way on every route.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Refused(pub Refusal);
+
+impl std::fmt::Display for Refused {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+impl actix_web::ResponseError for Refused {
+    fn status_code(&self) -> StatusCode {
+        StatusCode::from_u16(self.0.status).unwrap_or(StatusCode::BAD_REQUEST)
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        let mut response = HttpResponse::build(self.status_code());
+        response.content_type("application/json");
+        if let Some(seconds) = self.0.retry_after {
+            response.insert_header((header::RETRY_AFTER, seconds));
+        }
+        response.body(self.0.body())
+    }
+}
+
+impl<E: Into<Refusal>> From<E> for Refused {
+    fn from(e: E) -> Refused {
+        Refused(e.into())
+    }
+}
+
+/// A ready-made `GET /events` handler over the request's `web::Data<Hub>`,
+/// following the [`/events` rules](ssehub_core::protocol::events): the
+/// `topic` query parameters (at least one), resuming from [`LastEventId`].
+/// Refusals (400 `missing_topic`, `invalid_topic`, `too_many_topics`; 503
+/// `shutting_down`) are [`Refused`] answers.
+///
+/// ```
+/// use actix_web::{web, App};
+/// use ssehub::Hub;
+///
+/// let app = App::new()
+///     .app_data(web::Data::new(Hub::new()))
+///     .route("/events", web::get().to(ssehub::actix::events));
+/// ```
+pub async fn events(
+    req: HttpRequest,
+    hub: actix_web::web::Data<Hub>,
+) -> Result<Subscription, Refused> {
+    let topics = events::topics(Some(req.query_string()));
+    if topics.is_empty() {
+        return Err(events::EventsError::MissingTopic.into());
+    }
+    let LastEventId(last) = LastEventId::from_request(&req);
+    Ok(hub.subscribe(topics, last.as_deref()).await?)
+}
 
 /// The `Last-Event-ID` a client sent: the header, or else the `lastEventId`
 /// query parameter (for a first connection, which `EventSource` cannot give
@@ -59,12 +120,9 @@ impl LastEventId {
     pub fn from_request(req: &HttpRequest) -> LastEventId {
         let header = req
             .headers()
-            .get("last-event-id")
-            .and_then(|value| value.to_str().ok());
-        LastEventId(crate::last_event_id::last_event_id(
-            header,
-            req.uri().query(),
-        ))
+            .get(events::LAST_EVENT_ID_HEADER)
+            .map(HeaderValue::as_bytes);
+        LastEventId(events::last_event_id(header, req.uri().query()))
     }
 }
 

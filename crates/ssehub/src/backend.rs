@@ -26,13 +26,13 @@ pub use crate::id::{EventId, Position};
 pub use crate::memory::Memory;
 
 /// The frame of a stored event: `id: {id}` in front of its frame without an
-/// id (a [`Record::body`]).
+/// id (a [`Record::body`] or a [`SignalChange::body`]).
 pub fn frame(id: &EventId, body: &[u8]) -> Bytes {
     crate::feed::with_id(id, body)
 }
 
 /// The frame of a stored signal change, from its name and its
-/// [`SignalRecord::data`] (for a backend that stores only those).
+/// [`SignalChange::data`] (for a backend that stores only those).
 pub fn signal_frame(id: &EventId, name: &Topic, data: &str) -> Result<Bytes, crate::SignalError> {
     Ok(crate::feed::with_id(id, &crate::signal::body(name, data)?))
 }
@@ -43,17 +43,39 @@ pub type SignalState = (u64, Arc<Value>);
 /// A boxed future, as the backend's methods return.
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
-/// Why a backend could not do what was asked.
+/// The cause of a [`BackendError`]: whatever the backend's client reported.
+pub type Cause = Box<dyn std::error::Error + Send + Sync + 'static>;
+
+/// Why a backend could not do what was asked. The backend's own error is
+/// kept as the [`source`](std::error::Error::source).
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum BackendError {
-    /// The backend cannot be reached now (a lost connection); retrying later
-    /// may succeed. Nothing was stored.
+    /// The backend cannot be reached now (a lost connection, a timeout);
+    /// retrying later may succeed. Nothing was stored.
     #[error("the backend is unavailable: {0}")]
-    Unavailable(String),
+    Unavailable(#[source] Cause),
     /// The backend answered something it should not have.
     #[error("backend error: {0}")]
-    Other(String),
+    Other(#[source] Cause),
+}
+
+impl BackendError {
+    /// [`BackendError::Unavailable`] caused by `cause` (an error, or a
+    /// message).
+    pub fn unavailable(cause: impl Into<Cause>) -> BackendError {
+        BackendError::Unavailable(cause.into())
+    }
+
+    /// [`BackendError::Other`] caused by `cause` (an error, or a message).
+    pub fn other(cause: impl Into<Cause>) -> BackendError {
+        BackendError::Other(cause.into())
+    }
+
+    /// Whether the backend could not be reached (retrying later may work).
+    pub fn is_unavailable(&self) -> bool {
+        matches!(self, BackendError::Unavailable(_))
+    }
 }
 
 /// An event for a backend to append: its topics and its frame without an id
@@ -64,24 +86,53 @@ pub struct Record {
     pub topics: Vec<Topic>,
     /// The encoded event, without an `id:` line.
     pub body: Bytes,
-    /// Set when the event is a change of a signal.
-    pub signal: Option<SignalRecord>,
 }
 
-/// The signal side of a [`Record`].
+/// A change of a signal, for [`Backend::store_signal`]: stored as the
+/// signal's new version and value, and appended as the signal's event, in
+/// one step. Made by the hub only.
 #[derive(Clone, Debug)]
-pub struct SignalRecord {
+#[non_exhaustive]
+pub struct SignalChange {
     /// The signal's name (its topic and event type).
     pub name: Topic,
     /// Its version after this change.
     pub version: u64,
-    /// The event's JSON data: `{"v": V, "snapshot": VALUE}` or
-    /// `{"v": V, "patch": [...]}` (see [`signal`](crate::signal)). A backend
-    /// that stores this instead of `body` rebuilds the event from it with
-    /// [`Feed::deliver_signal`].
+    /// The event's data: `{"v": V, "snapshot": VALUE}` at creation, else
+    /// `{"v": V, "patch": [...]}` (the [protocol](ssehub_core::protocol::signal)).
+    /// A backend that stores this delivers it with [`Feed::deliver_signal`].
     pub data: String,
     /// The value after this change.
     pub value: Arc<Value>,
+}
+
+impl SignalChange {
+    /// The signal's event without an id: type [`name`](Self::name), data
+    /// [`data`](Self::data).
+    pub fn body(&self) -> Bytes {
+        crate::signal::body(&self.name, &self.data).unwrap_or_default()
+    }
+}
+
+/// What [`Backend::store_signal`] requires of the signal stored.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Expect {
+    /// That there is none of this name (creating it at version 0).
+    Absent,
+    /// That it is at this version (changing it to the next).
+    Version(u64),
+}
+
+/// The outcome of [`Backend::store_signal`].
+#[derive(Debug)]
+pub enum Stored {
+    /// The change is stored; its event has this id.
+    Stored(EventId),
+    /// The signal is not as expected: it exists, at this version and value
+    /// (to compute the change again from, or to take as it is).
+    Conflict(u64, Arc<Value>),
+    /// [`Expect::Version`], but there is no such signal.
+    NotFound,
 }
 
 /// What a resuming subscriber gets before its live events.
@@ -91,27 +142,6 @@ pub enum Replay {
     Resumed(Vec<Bytes>),
     /// The resume cannot be honoured; the subscriber gets a reset event.
     Reset(ResetReason),
-}
-
-/// The outcome of [`Backend::create_signal`].
-#[derive(Debug)]
-pub enum Created {
-    /// The signal was created at version 0; its snapshot event has this id.
-    Created(EventId),
-    /// A signal of this name exists: its version and value.
-    Exists(u64, Arc<Value>),
-}
-
-/// The outcome of [`Backend::change_signal`].
-#[derive(Debug)]
-pub enum Changed {
-    /// The change is stored; its event has this id.
-    Changed(EventId),
-    /// The signal is not at the expected version: here are its version and
-    /// value, to compute the change again from.
-    Conflict(u64, Arc<Value>),
-    /// There is no such signal.
-    NotFound,
 }
 
 /// A backend's state, as `/healthz` reports it.
@@ -153,18 +183,14 @@ pub trait Backend: Send + Sync + std::fmt::Debug + 'static {
         wants: &'a (dyn Fn(&[Topic]) -> bool + Send + Sync),
     ) -> BoxFuture<'a, Result<Replay, BackendError>>;
 
-    /// Creates a signal with `record`'s value at version 0 and appends
-    /// `record` (its snapshot event), unless a signal of that name exists.
-    fn create_signal(&self, record: Record) -> BoxFuture<'_, Result<Created, BackendError>>;
-
-    /// Sets a signal to `record`'s value and version, and appends `record`
-    /// (its patch event), if and only if it is at version `expected`, in one
-    /// atomic step.
-    fn change_signal(
+    /// Stores a signal's change and appends its event, in one atomic step,
+    /// if and only if the signal stored is as `expect`ed; else says how it
+    /// is.
+    fn store_signal(
         &self,
-        expected: u64,
-        record: Record,
-    ) -> BoxFuture<'_, Result<Changed, BackendError>>;
+        expect: Expect,
+        change: SignalChange,
+    ) -> BoxFuture<'_, Result<Stored, BackendError>>;
 
     /// A signal's version and value as stored, if it exists.
     fn signal<'a>(

@@ -8,10 +8,12 @@ use std::time::Duration;
 use bytes::{BufMut, Bytes, BytesMut};
 use serde_json::Value;
 
-use crate::backend::Record;
+use ssehub_core::protocol::signal::{self as protocol, SignalMessage};
+
+use crate::backend::SignalChange;
 use crate::id::{EventId, Position};
 use crate::registry::Registry;
-use crate::signal::{self, SignalData};
+use crate::signal;
 use crate::subscriber::Subscriber;
 use crate::topic::Topic;
 
@@ -145,7 +147,7 @@ impl Feed {
     }
 
     /// Delivers a signal's event from its name and JSON data (what
-    /// [`SignalRecord::data`](crate::backend::SignalRecord::data) holds),
+    /// [`SignalChange::data`](crate::backend::SignalChange::data) holds),
     /// and keeps the signal's new value.
     ///
     /// Returns `false` when this node could not follow the change (it missed
@@ -161,50 +163,41 @@ impl Feed {
         let Ok(body) = signal::body(name, data) else {
             return true;
         };
-        let parsed: Result<SignalData, _> = serde_json::from_str(data);
         let frame = with_id(id, &body);
         let mut state = self.state();
         if !state.advance(position, id) {
             return true;
         }
+        // The one rule (`ssehub_core::protocol::signal`), as a node follows
+        // it: a change it holds already (a version read at start) is
+        // skipped; one it cannot apply (history trimmed past it, or data
+        // that is not a signal message) makes it forget the value rather
+        // than serve a wrong one, and say so.
+        let held = state.signals.get(name);
+        let message = SignalMessage::parse(data);
+        let seen = match (&message, held) {
+            (Ok(SignalMessage::Patch { v, .. }), Some(old)) => old.version >= *v,
+            _ => false,
+        };
         let mut followed = true;
-        let cached = match parsed {
-            Ok(SignalData {
-                v,
-                snapshot: Some(value),
-                ..
-            }) => Some(Cached {
-                version: v,
-                value: Arc::new(value),
-                snapshot: None,
-            }),
-            Ok(SignalData {
-                v,
-                patch: Some(ops),
-                ..
-            }) => match state.signals.get(name) {
-                Some(old) if old.version + 1 == v => {
-                    let mut value = Value::clone(&old.value);
-                    json_patch::patch(&mut value, &ops).ok().map(|()| Cached {
-                        version: v,
+        if !seen {
+            let next = message
+                .map_err(protocol::Resync::Malformed)
+                .and_then(|m| protocol::apply(held.map(|c| (c.version, &*c.value)), m));
+            match next {
+                Ok((version, value)) => {
+                    let cached = Cached {
+                        version,
                         value: Arc::new(value),
                         snapshot: None,
-                    })
+                    };
+                    state.signals.insert(name.clone(), cached);
                 }
-                // Already seen (a version read at start).
-                Some(old) if old.version >= v => None,
-                _ => {
-                    // A change this node cannot apply (history trimmed past
-                    // it): forget the value rather than serve a wrong one.
+                Err(_) => {
                     state.signals.remove(name);
                     followed = false;
-                    None
                 }
-            },
-            _ => None,
-        };
-        if let Some(cached) = cached {
-            state.signals.insert(name.clone(), cached);
+            }
         }
         self.inner
             .registry
@@ -240,35 +233,49 @@ impl Feed {
         self.inner.signal_changed.notify_waiters();
     }
 
-    /// Delivers a record as it was appended, its `frame` already stamped
-    /// with `id` (the in-memory path: the frame is shared with history, the
-    /// new value is at hand, nothing is parsed).
-    pub(crate) fn deliver_record(
+    /// Delivers an event as it was appended, its `frame` already stamped
+    /// with `id` (the in-memory path: the frame is shared with history).
+    pub(crate) fn deliver_frame(
         &self,
         position: Position,
         id: &EventId,
-        record: &Record,
+        topics: &[Topic],
         frame: &Bytes,
     ) {
         let mut state = self.state();
         if !state.advance(position, id) {
             return;
         }
-        if let Some(sig) = &record.signal {
-            state.signals.insert(
-                sig.name.clone(),
-                Cached {
-                    version: sig.version,
-                    value: sig.value.clone(),
-                    snapshot: None,
-                },
-            );
+        self.inner.registry.deliver(position, topics, frame);
+    }
+
+    /// Delivers a signal's change as it was stored, its `frame` already
+    /// stamped with `id` (the in-memory path: the new value is at hand,
+    /// nothing is parsed).
+    pub(crate) fn deliver_change(
+        &self,
+        position: Position,
+        id: &EventId,
+        change: &SignalChange,
+        frame: &Bytes,
+    ) {
+        let mut state = self.state();
+        if !state.advance(position, id) {
+            return;
         }
-        self.inner.registry.deliver(position, &record.topics, frame);
+        state.signals.insert(
+            change.name.clone(),
+            Cached {
+                version: change.version,
+                value: change.value.clone(),
+                snapshot: None,
+            },
+        );
+        self.inner
+            .registry
+            .deliver(position, std::slice::from_ref(&change.name), frame);
         drop(state);
-        if record.signal.is_some() {
-            self.inner.signal_changed.notify_waiters();
-        }
+        self.inner.signal_changed.notify_waiters();
     }
 
     /// Registers a subscriber at the feed's position; no delivery falls

@@ -83,6 +83,7 @@ pub struct HubBuilder {
     retry: Option<Duration>,
     buffer_bytes: usize,
     lag_policy: LagPolicy,
+    max_topics: usize,
     backend: Option<Arc<dyn Backend>>,
 }
 
@@ -95,6 +96,7 @@ impl Default for HubBuilder {
             retry: Some(Duration::from_secs(2)),
             buffer_bytes: 256 << 10,
             lag_policy: LagPolicy::Disconnect,
+            max_topics: 64,
             backend: None,
         }
     }
@@ -139,6 +141,14 @@ impl HubBuilder {
     /// says otherwise. Default: [`LagPolicy::Disconnect`].
     pub fn lag_policy(mut self, policy: LagPolicy) -> Self {
         self.lag_policy = policy;
+        self
+    }
+
+    /// Most topics (or patterns) in one subscription; more is
+    /// [`SubscribeError::TooManyTopics`] (400 `too_many_topics` over HTTP).
+    /// Default: 64.
+    pub fn max_topics(mut self, n: usize) -> Self {
+        self.max_topics = n;
         self
     }
 
@@ -319,7 +329,6 @@ impl Hub {
         let record = Record {
             topics,
             body: event.without_id().encode(),
-            signal: None,
         };
         let id = self.inner.backend.append(record).await?;
         self.inner.published.fetch_add(1, Ordering::Relaxed);
@@ -367,11 +376,22 @@ impl Hub {
         Ok(())
     }
 
-    /// A signal's version and value, if it exists (whatever its Rust type).
-    pub async fn signal_value(&self, name: &str) -> Option<(u64, serde_json::Value)> {
-        let topic = Topic::new(name).ok()?;
-        let (v, value) = signal::current(self, &topic).await.ok()?;
-        Some((v, serde_json::Value::clone(&value)))
+    /// A signal's version and value, if it exists (whatever its Rust type):
+    /// this node's copy, else the backend's. Fails only when this node holds
+    /// no copy and the backend cannot be asked (then the signal may well
+    /// exist: this is not a "no").
+    pub async fn signal_value(
+        &self,
+        name: &str,
+    ) -> Result<Option<(u64, serde_json::Value)>, SignalError> {
+        let Ok(topic) = Topic::new(name) else {
+            return Ok(None);
+        };
+        match signal::current(self, &topic).await {
+            Ok((v, value)) => Ok(Some((v, serde_json::Value::clone(&value)))),
+            Err(SignalError::NotFound(_)) => Ok(None),
+            Err(e) => Err(e),
+        }
     }
 
     /// A signal's version and value as this node holds them, read in process
@@ -463,6 +483,12 @@ impl Hub {
     ) -> Result<Subscription, SubscribeError> {
         let inner = &self.inner;
         let topics: Box<[Topic]> = options.topics?.into();
+        if topics.len() > inner.config.max_topics {
+            return Err(SubscribeError::TooManyTopics {
+                count: topics.len(),
+                max: inner.config.max_topics,
+            });
+        }
         if inner.closed.load(Ordering::Acquire) {
             return Err(SubscribeError::ShutDown);
         }

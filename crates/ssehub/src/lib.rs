@@ -57,6 +57,7 @@ mod id;
 mod memory;
 mod registry;
 pub mod signal;
+pub mod signal_api;
 mod subscriber;
 mod subscription;
 mod topic;
@@ -73,14 +74,12 @@ pub mod actix;
 #[cfg_attr(docsrs, doc(cfg(feature = "salvo")))]
 pub mod salvo;
 
-#[cfg(any(feature = "actix", feature = "salvo"))]
-mod last_event_id;
-
 pub use error::{PublishError, SubscribeError};
 pub use hub::{ConnectionInfo, Hub, HubBuilder, Stats, SubscribeOptions};
 pub use id::{EventId, Position};
 pub use json_patch;
 pub use signal::{Signal, SignalError};
+pub use ssehub_core::protocol::Refusal;
 pub use ssehub_core::{Event, EventBuilder, EventError};
 pub use subscriber::LagPolicy;
 pub use subscription::{Resume, Subscription};

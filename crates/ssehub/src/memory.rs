@@ -5,8 +5,11 @@ use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 
 use serde_json::Value;
 
+use bytes::Bytes;
+
 use crate::backend::{
-    Backend, BackendError, BoxFuture, Changed, Created, Health, Record, Replay, SignalState,
+    Backend, BackendError, BoxFuture, Expect, Health, Record, Replay, SignalChange, SignalState,
+    Stored,
 };
 use crate::control::ResetReason;
 use crate::feed::{self, Feed};
@@ -51,22 +54,25 @@ impl Memory {
         self.log.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Stores and delivers `record` under the log lock `log`.
-    fn push(&self, log: &mut Log, record: Record) -> EventId {
+    /// Stores and delivers an event under the log lock `log`; `deliver`
+    /// hands its frame to the feed.
+    fn push(
+        &self,
+        log: &mut Log,
+        topics: Vec<Topic>,
+        body: &[u8],
+        deliver: impl FnOnce(&Feed, Position, &EventId, &Bytes),
+    ) -> EventId {
         let seq = log.history.head() + 1;
         let id = self.epoch.id(seq);
         // One frame, shared by history and every subscriber's queue.
-        let frame = feed::with_id(&id, &record.body);
+        let frame = feed::with_id(&id, body);
         if let Some(feed) = self.feed.get() {
-            feed.deliver_record(Position::new(0, seq), &id, &record, &frame);
-        }
-        if let Some(sig) = &record.signal {
-            log.signals
-                .insert(sig.name.clone(), (sig.version, sig.value.clone()));
+            deliver(feed, Position::new(0, seq), &id, &frame);
         }
         log.history.push(Entry {
             seq,
-            topics: record.topics.into_boxed_slice(),
+            topics: topics.into_boxed_slice(),
             frame,
         });
         id
@@ -85,7 +91,10 @@ impl Backend for Memory {
 
     fn append(&self, record: Record) -> BoxFuture<'_, Result<EventId, BackendError>> {
         let mut log = self.log();
-        let id = self.push(&mut log, record);
+        let topics = record.topics.clone();
+        let id = self.push(&mut log, topics, &record.body, |feed, at, id, frame| {
+            feed.deliver_frame(at, id, &record.topics, frame)
+        });
         ready(Ok(id))
     }
 
@@ -114,37 +123,28 @@ impl Backend for Memory {
         ready(Ok(replay))
     }
 
-    fn create_signal(&self, record: Record) -> BoxFuture<'_, Result<Created, BackendError>> {
-        let mut log = self.log();
-        let Some(sig) = &record.signal else {
-            return ready(Err(BackendError::Other("not a signal record".into())));
-        };
-        if let Some((version, value)) = log.signals.get(&sig.name) {
-            return ready(Ok(Created::Exists(*version, value.clone())));
-        }
-        let id = self.push(&mut log, record);
-        ready(Ok(Created::Created(id)))
-    }
-
-    fn change_signal(
+    fn store_signal(
         &self,
-        expected: u64,
-        record: Record,
-    ) -> BoxFuture<'_, Result<Changed, BackendError>> {
+        expect: Expect,
+        change: SignalChange,
+    ) -> BoxFuture<'_, Result<Stored, BackendError>> {
         let mut log = self.log();
-        let Some(sig) = &record.signal else {
-            return ready(Err(BackendError::Other("not a signal record".into())));
-        };
-        match log.signals.get(&sig.name) {
-            None => ready(Ok(Changed::NotFound)),
-            Some((version, value)) if *version != expected => {
-                ready(Ok(Changed::Conflict(*version, value.clone())))
-            }
-            Some(_) => {
-                let id = self.push(&mut log, record);
-                ready(Ok(Changed::Changed(id)))
+        match (expect, log.signals.get(&change.name)) {
+            (Expect::Absent, None) => {}
+            (Expect::Version(expected), Some((version, _))) if *version == expected => {}
+            (Expect::Version(_), None) => return ready(Ok(Stored::NotFound)),
+            (_, Some((version, value))) => {
+                return ready(Ok(Stored::Conflict(*version, value.clone())))
             }
         }
+        let body = change.body();
+        let topics = vec![change.name.clone()];
+        let id = self.push(&mut log, topics, &body, |feed, at, id, frame| {
+            feed.deliver_change(at, id, &change, frame)
+        });
+        log.signals
+            .insert(change.name, (change.version, change.value));
+        ready(Ok(Stored::Stored(id)))
     }
 
     fn signal<'a>(

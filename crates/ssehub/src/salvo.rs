@@ -48,6 +48,8 @@ use salvo::http::header::{self, HeaderValue};
 use salvo::http::StatusError;
 use salvo::{Depot, Request, Response, Scribe};
 
+use ssehub_core::protocol::events;
+
 use crate::Subscription;
 
 /// The `Last-Event-ID` a client sent: the header, or else the `lastEventId`
@@ -64,12 +66,9 @@ impl LastEventId {
     pub fn from_request(req: &Request) -> LastEventId {
         let header = req
             .headers()
-            .get("last-event-id")
-            .and_then(|value| value.to_str().ok());
-        LastEventId(crate::last_event_id::last_event_id(
-            header,
-            req.uri().query(),
-        ))
+            .get(events::LAST_EVENT_ID_HEADER)
+            .map(|value| value.as_bytes());
+        LastEventId(events::last_event_id(header, req.uri().query()))
     }
 }
 

@@ -7,7 +7,8 @@
 //! published once, whatever the number of subscribers; no change, no event.
 //! A client applies a patch only when its `v` is one more than the version it
 //! holds; on any other `v` it resubscribes without `Last-Event-ID` and gets a
-//! snapshot.
+//! snapshot. The messages and that rule are defined once, in
+//! [`ssehub_core::protocol::signal`], which every client calls.
 
 use std::marker::PhantomData;
 use std::sync::Arc;
@@ -19,7 +20,9 @@ use serde::Serialize;
 use serde_json::Value;
 use ssehub_core::Event;
 
-use crate::backend::{Changed, Created, Record, SignalRecord, SignalState};
+use ssehub_core::protocol::signal as protocol;
+
+use crate::backend::{Expect, SignalChange, SignalState, Stored};
 use crate::error::PublishError;
 use crate::hub::Hub;
 use crate::topic::Topic;
@@ -53,26 +56,6 @@ impl SignalError {
     }
 }
 
-#[derive(Serialize)]
-struct SnapshotData<'a> {
-    v: u64,
-    snapshot: &'a Value,
-}
-
-#[derive(Serialize)]
-struct PatchData<'a> {
-    v: u64,
-    patch: &'a json_patch::Patch,
-}
-
-/// A signal event's data, as read back from a backend.
-#[derive(serde::Deserialize)]
-pub(crate) struct SignalData {
-    pub(crate) v: u64,
-    pub(crate) snapshot: Option<Value>,
-    pub(crate) patch: Option<json_patch::Patch>,
-}
-
 /// A signal's event without an id: type `name`, data `data`.
 pub(crate) fn body(name: &Topic, data: &str) -> Result<Bytes, SignalError> {
     Ok(Event::builder()
@@ -85,23 +68,16 @@ pub(crate) fn body(name: &Topic, data: &str) -> Result<Bytes, SignalError> {
 
 /// A signal's snapshot event without an id.
 pub(crate) fn snapshot_body(name: &Topic, v: u64, value: &Value) -> Result<Bytes, SignalError> {
-    body(
-        name,
-        &serde_json::to_string(&SnapshotData { v, snapshot: value })?,
-    )
+    body(name, &protocol::snapshot_data(v, value))
 }
 
-fn record(name: &Topic, version: u64, data: String, value: Value) -> Result<Record, SignalError> {
-    Ok(Record {
-        topics: vec![name.clone()],
-        body: body(name, &data)?,
-        signal: Some(SignalRecord {
-            name: name.clone(),
-            version,
-            data,
-            value: Arc::new(value),
-        }),
-    })
+fn change_of(name: &Topic, version: u64, data: String, value: Value) -> SignalChange {
+    SignalChange {
+        name: name.clone(),
+        version,
+        data,
+        value: Arc::new(value),
+    }
 }
 
 pub(crate) fn check_name(name: &str) -> Result<Topic, SignalError> {
@@ -130,19 +106,18 @@ pub(crate) async fn current(hub: &Hub, name: &Topic) -> Result<SignalState, Sign
 /// Creates a signal at version 0 with `value` unless it exists; returns
 /// whether it created it.
 pub(crate) async fn create(hub: &Hub, name: &Topic, value: Value) -> Result<bool, SignalError> {
-    let data = serde_json::to_string(&SnapshotData {
-        v: 0,
-        snapshot: &value,
-    })?;
-    let record = record(name, 0, data, value)?;
+    let data = protocol::snapshot_data(0, &value);
+    let change = change_of(name, 0, data, value);
     let (version, created) = match hub
         .backend()
-        .create_signal(record)
+        .store_signal(Expect::Absent, change)
         .await
         .map_err(PublishError::from)?
     {
-        Created::Created(_) => (0, true),
-        Created::Exists(version, _) => (version, false),
+        Stored::Stored(_) => (0, true),
+        Stored::Conflict(version, _) => (version, false),
+        // Not an answer to `Absent`; nothing was created.
+        Stored::NotFound => (0, false),
     };
     hub.feed().wait_for_signal(name, version, SEEN_WITHIN).await;
     Ok(created)
@@ -166,20 +141,20 @@ pub(crate) async fn change(
             return Ok(version);
         }
         let v = version + 1;
-        let data = serde_json::to_string(&PatchData { v, patch: &patch })?;
-        let record = record(name, v, data, new)?;
+        let data = protocol::patch_data(v, &patch);
+        let change = change_of(name, v, data, new);
         match hub
             .backend()
-            .change_signal(version, record)
+            .store_signal(Expect::Version(version), change)
             .await
             .map_err(PublishError::from)?
         {
-            Changed::Changed(_) => {
+            Stored::Stored(_) => {
                 hub.feed().wait_for_signal(name, v, SEEN_WITHIN).await;
                 return Ok(v);
             }
-            Changed::Conflict(v, now) => (version, value) = (v, now),
-            Changed::NotFound => return Err(SignalError::NotFound(name.to_string())),
+            Stored::Conflict(v, now) => (version, value) = (v, now),
+            Stored::NotFound => return Err(SignalError::NotFound(name.to_string())),
         }
     }
 }
@@ -194,7 +169,7 @@ pub(crate) async fn change(
 /// count.update(|n| *n += 1).await?;      // publishes {"v":1,"patch":[{"op":"replace","path":"","value":1}]}
 /// assert_eq!(count.get().await?, 1);
 /// count.set(1).await?;                  // no change, no event
-/// assert_eq!(count.version().await, 1);
+/// assert_eq!(count.version().await?, 1);
 /// # Ok(()) }
 /// ```
 #[derive(Debug)]
@@ -254,8 +229,8 @@ impl<T: Serialize + DeserializeOwned> Signal<T> {
     }
 
     /// The current version: 0 at creation, one more per change.
-    pub async fn version(&self) -> u64 {
-        self.current().await.map_or(0, |(v, _)| v)
+    pub async fn version(&self) -> Result<u64, SignalError> {
+        Ok(self.current().await?.0)
     }
 
     async fn current(&self) -> Result<SignalState, SignalError> {

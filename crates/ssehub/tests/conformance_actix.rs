@@ -1,28 +1,16 @@
 //! The conformance suite (`conformance/mod.rs`) against the actix-web
-//! adapter, behind actix-web's `Compress` middleware.
+//! adapter's ready-made `GET /events` handler (`ssehub::actix::events`),
+//! behind actix-web's `Compress` middleware.
 #![cfg(feature = "actix")]
 
 #[macro_use]
 mod conformance;
 
 use actix_web::dev::ServerHandle;
-use actix_web::error::ErrorBadRequest;
 use actix_web::middleware::Compress;
-use actix_web::{web, App, HttpRequest, HttpServer};
+use actix_web::{web, App, HttpServer};
 use conformance::Server;
-use ssehub::actix::LastEventId;
-use ssehub::{Hub, Subscription};
-
-async fn events(
-    req: HttpRequest,
-    hub: web::Data<Hub>,
-    LastEventId(last): LastEventId,
-) -> actix_web::Result<Subscription> {
-    let topics = conformance::topics(req.uri().query());
-    hub.subscribe(topics.as_slice(), last.as_deref())
-        .await
-        .map_err(ErrorBadRequest)
-}
+use ssehub::Hub;
 
 /// Stops the server when dropped.
 struct Stop(ServerHandle);
@@ -41,7 +29,7 @@ async fn start(hub: Hub) -> anyhow::Result<Server> {
         App::new()
             .wrap(Compress::default())
             .app_data(web::Data::new(hub.clone()))
-            .route("/events", web::get().to(events))
+            .route("/events", web::get().to(ssehub::actix::events))
     })
     .workers(1)
     .disable_signals()

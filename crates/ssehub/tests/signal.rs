@@ -4,11 +4,14 @@ use futures_util::StreamExt;
 use proptest::prelude::*;
 use serde_json::{json, Value};
 use ssehub::{Hub, Subscription};
+use ssehub_core::protocol::signal::{SignalMessage, SignalState};
 use ssehub_core::{Item, Parser};
 
 /// A client's copy of one signal, kept as the contract says.
 #[derive(Debug, Default)]
 struct Mirror {
+    /// The client rule, as every client follows it.
+    state: SignalState,
     version: Option<u64>,
     value: Value,
     snapshots: usize,
@@ -16,23 +19,22 @@ struct Mirror {
 }
 
 impl Mirror {
-    /// Applies one event's data; false on a version gap (the client resyncs).
+    /// Applies one event's data; false when the client would resync.
     fn apply(&mut self, data: &str) -> bool {
-        let data: Value = serde_json::from_str(data).unwrap();
-        let v = data["v"].as_u64().unwrap();
-        if let Some(snapshot) = data.get("snapshot") {
-            self.value = snapshot.clone();
-            self.version = Some(v);
-            self.snapshots += 1;
-            return true;
-        }
-        if self.version.map(|held| held + 1) != Some(v) {
+        let Ok(message) = SignalMessage::parse(data) else {
+            return false;
+        };
+        let snapshot = matches!(message, SignalMessage::Snapshot { .. });
+        if self.state.try_apply(message).is_err() {
             return false;
         }
-        let ops: json_patch::Patch = serde_json::from_value(data["patch"].clone()).unwrap();
-        json_patch::patch(&mut self.value, &ops).unwrap();
-        self.version = Some(v);
-        self.patches += 1;
+        let (version, value) = self.state.get().unwrap();
+        (self.version, self.value) = (Some(version), value.clone());
+        if snapshot {
+            self.snapshots += 1;
+        } else {
+            self.patches += 1;
+        }
         true
     }
 }
@@ -147,6 +149,7 @@ async fn resume_gets_the_missed_patches_or_a_reset_and_a_snapshot() {
     n.set(3).await.unwrap();
     let mut sub = hub.subscribe("n", Some(&seen)).await.unwrap();
     let mut resumed = Mirror {
+        state: SignalState::rendered(1, json!(1)),
         version: Some(1),
         value: json!(1),
         ..Mirror::default()
@@ -178,7 +181,7 @@ async fn put_creates_and_patch_applies_or_refuses() {
     .unwrap();
     assert_eq!(hub.patch_signal("cfg", &ops).await.unwrap(), 2);
     assert_eq!(
-        hub.signal_value("cfg").await,
+        hub.signal_value("cfg").await.unwrap(),
         Some((2, json!({"a": 2, "b/c": [1]})))
     );
     let failing: json_patch::Patch =
@@ -186,7 +189,7 @@ async fn put_creates_and_patch_applies_or_refuses() {
     let err = hub.patch_signal("cfg", &failing).await.unwrap_err();
     assert!(err.is_test_failed());
     assert_eq!(
-        hub.signal_value("cfg").await.unwrap().0,
+        hub.signal_value("cfg").await.unwrap().unwrap().0,
         2,
         "nothing changed"
     );
@@ -210,7 +213,7 @@ async fn a_thousand_subscribers_converge_after_a_hundred_updates() {
             .unwrap();
     }
     let expected = board.get().await.unwrap();
-    let version = board.version().await;
+    let version = board.version().await.unwrap();
     let followers = subs.into_iter().map(|sub| {
         tokio::spawn(async move {
             let mut sub = sub.unwrap();

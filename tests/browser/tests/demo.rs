@@ -100,7 +100,10 @@ async fn the_demo_page_publishes_shows_events_and_a_live_signal() -> anyhow::Res
     assert_eq!(results[1], serde_json::json!([]), "no errors in page 0");
     assert_eq!(results[2], serde_json::json!([]), "no errors in page 1");
     assert_eq!(
-        hub.signal_value("demo/counter").await.map(|(_, v)| v),
+        hub.signal_value("demo/counter")
+            .await
+            .unwrap()
+            .map(|(_, v)| v),
         Some(1.into())
     );
     Ok(())

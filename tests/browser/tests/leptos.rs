@@ -57,7 +57,7 @@ fn test_routes(h: Arc<Harness>) -> Router {
     }
     // A patch two versions ahead with a value the page must never show.
     async fn gap(State(h): State<Arc<Harness>>) -> Response {
-        let v = h.counter.signal().version().await + 2;
+        let v = h.counter.signal().version().await.unwrap() + 2;
         let data =
             json!({ "v": v, "patch": [{ "op": "replace", "path": "/value", "value": 999 }] });
         match Event::builder().event(SIGNAL).json_data(&data).build() {

@@ -229,7 +229,7 @@ async fn the_rendered_page_goes_live_in_two_pages_without_a_flash() -> anyhow::R
         "the /events requests: one per page"
     );
     assert_eq!(
-        h.hub.signal_value(SIGNAL).await,
+        h.hub.signal_value(SIGNAL).await.unwrap(),
         Some((3, json!({ "count": 11 })))
     );
     Ok(())

@@ -96,7 +96,7 @@ fn test_routes(h: Arc<Harness>) -> Router {
     // A patch two versions ahead with a value the page must never show: the
     // client has to see the gap and resync.
     async fn gap(State(h): State<Arc<Harness>>) -> Response {
-        let v = h.count.version().await + 2;
+        let v = h.count.version().await.unwrap() + 2;
         let data = json!({ "v": v, "patch": [{ "op": "replace", "path": "", "value": -1 }] });
         let event = Event::builder().event("count").json_data(&data).build();
         match event {
@@ -226,14 +226,18 @@ async fn ssehub_js_keeps_a_page_in_sync_through_cuts_resets_and_gaps() -> anyhow
 
     // The page holds the hub's values and versions.
     for name in ["count", "todo", "late"] {
-        let (version, value) = hub.signal_value(name).await.expect("the signal exists");
+        let (version, value) = hub
+            .signal_value(name)
+            .await
+            .unwrap()
+            .expect("the signal exists");
         assert_eq!(
             held[name],
             json!([value, version]),
             "{name}: the page's [value, version]"
         );
     }
-    assert_eq!(late.version().await, 0);
+    assert_eq!(late.version().await.unwrap(), 0);
 
     // What each onChange saw, in order.
     let seen_of = |name: &str| -> Vec<Value> {

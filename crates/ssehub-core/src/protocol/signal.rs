@@ -187,8 +187,7 @@ pub fn apply(held: Option<(u64, &Value)>, message: SignalMessage) -> Result<(u64
     match message {
         SignalMessage::Snapshot { v, value } => Ok((v, value)),
         SignalMessage::Patch { v, ops } => {
-            let Some((version, value)) =
-                held.filter(|(version, _)| version.checked_add(1) == Some(v))
+            let Some((_, value)) = held.filter(|(version, _)| version.checked_add(1) == Some(v))
             else {
                 return Err(Resync::OutOfStep {
                     held: held.map(|(version, _)| version),

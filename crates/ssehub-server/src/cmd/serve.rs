@@ -187,6 +187,7 @@ async fn serve(args: Args) -> anyhow::Result<()> {
     let mut hub = Hub::builder()
         .history_events(args.history_events)
         .history_bytes(args.history_bytes)
+        .max_topics(args.max_topics)
         .keepalive(Some(Duration::from_secs(args.keepalive)));
     if let Some(url) = &args.redis {
         hub = hub.backend(redis_backend(url, &args).await?);

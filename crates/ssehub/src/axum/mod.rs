@@ -24,15 +24,17 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 
 use axum::body::Body;
-use axum::extract::{FromRequestParts, Query};
-use axum::http::header::{HeaderValue, CACHE_CONTROL, CONTENT_TYPE};
+use axum::extract::{FromRequestParts, State};
+use axum::http::header::{HeaderValue, CACHE_CONTROL, CONTENT_TYPE, RETRY_AFTER};
 use axum::http::request::Parts;
+use axum::http::{StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use futures_core::Stream;
+use ssehub_core::protocol::{events, Refusal};
 use ssehub_core::{Item, Parser};
 
-use crate::Subscription;
+use crate::{Hub, Subscription};
 
 mod listener;
 
@@ -63,24 +65,86 @@ impl<S: Send + Sync> FromRequestParts<S> for MaybePeer {
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct LastEventId(pub Option<String>);
 
-#[derive(serde::Deserialize)]
-struct LastEventIdQuery {
-    #[serde(rename = "lastEventId")]
-    last_event_id: Option<String>,
-}
-
 impl<S: Send + Sync> FromRequestParts<S> for LastEventId {
     type Rejection = Infallible;
 
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Infallible> {
-        if let Some(value) = parts.headers.get("last-event-id") {
-            if let Ok(id) = value.to_str() {
-                return Ok(LastEventId(Some(id.to_owned())));
-            }
-        }
-        let query = Query::<LastEventIdQuery>::try_from_uri(&parts.uri).ok();
-        Ok(LastEventId(query.and_then(|q| q.0.last_event_id)))
+        Ok(LastEventId(events::last_event_id(
+            parts
+                .headers
+                .get(events::LAST_EVENT_ID_HEADER)
+                .map(HeaderValue::as_bytes),
+            parts.uri.query(),
+        )))
     }
+}
+
+/// A [`Refusal`] as a response: its status, the JSON body `{"error": CODE,
+/// "message": TEXT}` and `Retry-After` when it has one. The hub's errors
+/// convert into it (`Refused::from(e)`, or `?` in a handler that returns
+/// `Result<_, Refused>`), the same way on every route.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Refused(pub Refusal);
+
+impl IntoResponse for Refused {
+    fn into_response(self) -> Response {
+        let status = StatusCode::from_u16(self.0.status).unwrap_or(StatusCode::BAD_REQUEST);
+        let mut response = (status, self.0.body()).into_response();
+        let headers = response.headers_mut();
+        headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        if let Some(seconds) = self.0.retry_after {
+            headers.insert(RETRY_AFTER, HeaderValue::from(seconds));
+        }
+        response
+    }
+}
+
+impl From<Refusal> for Refused {
+    fn from(refusal: Refusal) -> Refused {
+        Refused(refusal)
+    }
+}
+
+impl From<crate::SubscribeError> for Refused {
+    fn from(e: crate::SubscribeError) -> Refused {
+        Refused(e.into())
+    }
+}
+
+impl From<crate::PublishError> for Refused {
+    fn from(e: crate::PublishError) -> Refused {
+        Refused(e.into())
+    }
+}
+
+impl From<crate::SignalError> for Refused {
+    fn from(e: crate::SignalError) -> Refused {
+        Refused(e.into())
+    }
+}
+
+/// A ready-made `GET /events` handler over the [`Hub`] in the router's
+/// state, following the [`/events` rules](ssehub_core::protocol::events):
+/// the `topic` query parameters (at least one), resuming from
+/// [`LastEventId`]. Refusals (400 `missing_topic`, `invalid_topic`,
+/// `too_many_topics`; 503 `shutting_down`) are [`Refused`] answers.
+///
+/// ```
+/// use axum::{routing::get, Router};
+/// use ssehub::Hub;
+///
+/// let app: Router = Router::new().route("/events", get(ssehub::axum::events)).with_state(Hub::new());
+/// ```
+pub async fn events(
+    State(hub): State<Hub>,
+    LastEventId(last): LastEventId,
+    uri: Uri,
+) -> Result<Subscription, Refused> {
+    let topics = events::topics(uri.query());
+    if topics.is_empty() {
+        return Err(Refused(events::EventsError::MissingTopic.refusal()));
+    }
+    Ok(hub.subscribe(topics, last.as_deref()).await?)
 }
 
 /// Adds the headers of every event-stream response: the content type, no
