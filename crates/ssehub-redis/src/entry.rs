@@ -20,6 +20,8 @@ pub(crate) struct Keys {
     pub(crate) stream: String,
     pub(crate) values: String,
     pub(crate) versions: String,
+    /// The prefix of publish idempotency keys (`{prefix}:publish-key:{key}`).
+    pub(crate) publish_key: String,
 }
 
 impl Keys {
@@ -28,6 +30,7 @@ impl Keys {
             stream: format!("{prefix}:events"),
             values: format!("{prefix}:signal-values"),
             versions: format!("{prefix}:signal-versions"),
+            publish_key: format!("{prefix}:publish-key:"),
         }
     }
 }

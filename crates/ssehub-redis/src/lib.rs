@@ -185,6 +185,21 @@ impl Shared {
     fn set_health(&self, ok: bool, state: impl Into<String>) {
         *self.health.lock().unwrap_or_else(|e| e.into_inner()) = (ok, state.into());
     }
+
+    /// Refuses a write before sending it while the reader knows Redis is
+    /// out: then it is surely not applied (503), where a write sent into a
+    /// lost connection could only be "outcome unknown" (504).
+    fn check_writable(&self) -> Result<(), BackendError> {
+        let health = self.health.lock().unwrap_or_else(|e| e.into_inner());
+        if health.0 {
+            Ok(())
+        } else {
+            Err(BackendError::unavailable(format!(
+                "Redis is unreachable ({})",
+                health.1
+            )))
+        }
+    }
 }
 
 /// A URL with any password replaced by `***`.
@@ -201,6 +216,21 @@ fn redacted(url: &str) -> String {
     }
 }
 
+/// A write's error: refused before it was sent (no connection) is
+/// "unavailable", nothing applied; lost after it was sent (a timeout, the
+/// connection dropped mid-command) is "outcome unknown": Redis may still run
+/// it (a paused Redis does, once it wakes).
+fn write_error(e: redis::RedisError) -> BackendError {
+    if e.is_connection_refusal() {
+        BackendError::unavailable(e)
+    } else if e.is_io_error() || e.is_connection_dropped() || e.is_timeout() {
+        BackendError::outcome_unknown(e)
+    } else {
+        BackendError::other(e)
+    }
+}
+
+/// A read's error (reads have no outcome to be unsure of).
 fn unavailable(e: redis::RedisError) -> BackendError {
     if e.is_io_error() || e.is_connection_dropped() || e.is_connection_refusal() || e.is_timeout() {
         BackendError::unavailable(e)
@@ -260,8 +290,15 @@ impl Backend for RedisBackend {
 
     fn append(&self, record: Record) -> BoxFuture<'_, Result<EventId, BackendError>> {
         Box::pin(async move {
+            self.shared.check_writable()?;
             let topics = entry::topics_json(&record.topics);
             let mut conn = self.conn();
+            if let Some(key) = &record.idempotency {
+                let keys = &self.shared.keys;
+                let max_len = self.shared.max_len;
+                return scripts::append_once(&mut conn, keys, max_len, &topics, &record.body, key)
+                    .await;
+            }
             let id: String = redis::cmd("XADD")
                 .arg(&self.shared.keys.stream)
                 .arg("MAXLEN")
@@ -274,7 +311,7 @@ impl Backend for RedisBackend {
                 .arg(&record.body[..])
                 .query_async(&mut conn)
                 .await
-                .map_err(unavailable)?;
+                .map_err(write_error)?;
             EventId::new(id).map_err(BackendError::other)
         })
     }
@@ -304,6 +341,7 @@ impl Backend for RedisBackend {
         change: SignalChange,
     ) -> BoxFuture<'_, Result<Stored, BackendError>> {
         Box::pin(async move {
+            self.shared.check_writable()?;
             let mut conn = self.conn();
             let keys = &self.shared.keys;
             scripts::store(&mut conn, keys, self.shared.max_len, expect, &change).await

@@ -1,14 +1,18 @@
-//! Signal changes as Lua scripts: check the version, store the value, append
-//! the event, in one atomic step.
+//! Writes that check before they append, as Lua scripts (one atomic step
+//! each, whichever hub runs them): signal changes (check the version, store
+//! the value, append the event) and publishes with an idempotency key
+//! (append unless the key was seen).
 
 use std::sync::LazyLock;
 
 use redis::aio::ConnectionLike;
 use redis::Script;
-use ssehub::backend::{BackendError, EventId, Expect, SignalChange, SignalState, Stored};
+use ssehub::backend::{
+    BackendError, EventId, Expect, Idempotency, SignalChange, SignalState, Stored,
+};
 
 use crate::entry::{parse_signal, Keys};
-use crate::unavailable;
+use crate::write_error;
 
 // KEYS: versions, values, stream. ARGV: name, value, max_len, data. The
 // entry carries the name and the event's data (`s`, `j`); its topic is the
@@ -43,6 +47,45 @@ fn other(e: impl Into<ssehub::backend::Cause>) -> BackendError {
     BackendError::other(e)
 }
 
+// KEYS: stream, the publish key. ARGV: max_len, topics, body, window (ms).
+// Answers the id of the first append with this key, appending only if
+// there was none within the window.
+static APPEND_ONCE: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r"
+local first = redis.call('GET', KEYS[2])
+if first then return first end
+local id = redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[1], '*', 't', ARGV[2], 'b', ARGV[3])
+redis.call('SET', KEYS[2], id, 'PX', ARGV[4])
+return id
+",
+    )
+});
+
+/// Appends an event unless its idempotency key was seen within its window;
+/// the id of the first append with the key.
+pub(crate) async fn append_once(
+    conn: &mut impl ConnectionLike,
+    keys: &Keys,
+    max_len: usize,
+    topics: &str,
+    body: &[u8],
+    key: &Idempotency,
+) -> Result<EventId, BackendError> {
+    let window_ms = key.window.as_millis().max(1);
+    let id: String = APPEND_ONCE
+        .key(&keys.stream)
+        .key(format!("{}{}", keys.publish_key, key.key))
+        .arg(max_len)
+        .arg(topics)
+        .arg(body)
+        .arg(u64::try_from(window_ms).unwrap_or(u64::MAX))
+        .invoke_async(conn)
+        .await
+        .map_err(write_error)?;
+    EventId::new(id).map_err(other)
+}
+
 /// What a script did.
 enum Outcome {
     /// Stored the value and appended the event (`{1, id}`).
@@ -74,7 +117,7 @@ async fn run(
     if let Some((expected, new)) = versions {
         call.arg(expected).arg(new);
     }
-    let answer: Vec<Option<String>> = call.invoke_async(conn).await.map_err(unavailable)?;
+    let answer: Vec<Option<String>> = call.invoke_async(conn).await.map_err(write_error)?;
     let mut parts = answer.into_iter().map(Option::unwrap_or_default);
     let mut next = || parts.next().unwrap_or_default();
     match next().as_str() {

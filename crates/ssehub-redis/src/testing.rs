@@ -94,6 +94,32 @@ impl RedisServer {
         }
     }
 
+    /// Pauses it (SIGSTOP): its connections stay open, commands sent to it
+    /// wait unanswered, and run once it is resumed (a stalled Redis).
+    pub fn pause(&self) -> std::io::Result<()> {
+        self.signal("-STOP")
+    }
+
+    /// Resumes it after [`RedisServer::pause`] (SIGCONT).
+    pub fn resume(&self) -> std::io::Result<()> {
+        self.signal("-CONT")
+    }
+
+    fn signal(&self, which: &str) -> std::io::Result<()> {
+        let Some(child) = &self.child else {
+            return Err(std::io::Error::other("redis-server is not running"));
+        };
+        let status = Command::new("kill")
+            .arg(which)
+            .arg(child.id().to_string())
+            .status()?;
+        if status.success() {
+            Ok(())
+        } else {
+            Err(std::io::Error::other(format!("kill {which} failed")))
+        }
+    }
+
     /// Starts it again on the same port and data.
     pub fn restart(&mut self) -> std::io::Result<()> {
         self.kill();
@@ -103,6 +129,7 @@ impl RedisServer {
 
 impl Drop for RedisServer {
     fn drop(&mut self) {
+        // A paused process takes SIGKILL all the same.
         self.kill();
         let _ = std::fs::remove_dir_all(&self.dir);
     }

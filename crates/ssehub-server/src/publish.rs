@@ -23,6 +23,8 @@ struct PublishRequest {
     data: Option<String>,
     event: Option<String>,
     retry: Option<u64>,
+    /// The idempotency key (else the `Idempotency-Key` header).
+    key: Option<String>,
 }
 
 pub(crate) async fn publish(
@@ -87,11 +89,36 @@ pub(crate) async fn publish(
     let event = event
         .build()
         .map_err(|e| ApiError::bad_request("invalid_event", e.to_string()))?;
-    let id = state.hub.publish(topics, event).await?;
+    // The header wins over the field (as `Last-Event-ID` does over its
+    // query parameter): a client library sets it on each retry.
+    let key = match headers.get("idempotency-key") {
+        Some(value) => Some(
+            value
+                .to_str()
+                .map_err(|_| {
+                    ApiError::bad_request("invalid_key", "Idempotency-Key must be visible ASCII")
+                })?
+                .to_owned(),
+        ),
+        None => request.key,
+    };
+    let id = match key {
+        Some(key) if key.is_empty() || key.len() > MAX_KEY_BYTES => {
+            return Err(ApiError::bad_request(
+                "invalid_key",
+                format!("an idempotency key has 1 to {MAX_KEY_BYTES} bytes"),
+            ))
+        }
+        Some(key) => state.hub.publish_with_key(topics, event, key).await?,
+        None => state.hub.publish(topics, event).await?,
+    };
     Ok(Json(serde_json::json!({ "id": id.as_str() })))
 }
 
-/// Form fields: `topic` (repeatable), `data`, `event`, `retry`.
+/// The longest idempotency key taken.
+const MAX_KEY_BYTES: usize = 256;
+
+/// Form fields: `topic` (repeatable), `data`, `event`, `retry`, `key`.
 fn from_form(body: &[u8]) -> Result<PublishRequest, ApiError> {
     let mut request = PublishRequest::default();
     let mut topics = Vec::new();
@@ -100,6 +127,7 @@ fn from_form(body: &[u8]) -> Result<PublishRequest, ApiError> {
             "topic" | "topics" => topics.push(value.into_owned()),
             "data" => request.data = Some(value.into_owned()),
             "event" => request.event = Some(value.into_owned()),
+            "key" => request.key = Some(value.into_owned()),
             "retry" => {
                 request.retry = Some(value.parse().map_err(|_| {
                     ApiError::bad_request(
@@ -111,7 +139,7 @@ fn from_form(body: &[u8]) -> Result<PublishRequest, ApiError> {
             other => {
                 return Err(ApiError::bad_request(
                     "unknown_field",
-                    format!("unknown field \"{other}\" (expected topic, data, event, retry)"),
+                    format!("unknown field \"{other}\" (expected topic, data, event, retry, key)"),
                 ))
             }
         }

@@ -119,6 +119,10 @@ async fn redis_lost_while_running_answers_503_and_recovers() {
     assert_eq!(res.status(), 200);
 
     redis.kill();
+    // Once the hub knows Redis is out, a write is refused before it is
+    // sent: 503, surely not applied (a write sent into the lost connection
+    // could only be answered 504 `outcome_unknown`).
+    await_health(&s, 503).await;
     // Every route that needs the backend answers the outage alike: 503
     // `backend_unavailable` with `Retry-After` (one error map), never a
     // "not found" for what may well exist.
@@ -202,4 +206,77 @@ fn redis_unreachable_at_start_exits_with_a_message() {
         stderr.contains("cannot reach Redis at redis://127.0.0.1:"),
         "{stderr}"
     );
+}
+
+/// A publish to a Redis that stalls (paused with SIGSTOP, as a Redis busy
+/// with a long command or a swapping machine) is answered within the hub's
+/// write timeout, 504 `outcome_unknown`, never 503 (Redis runs it once it
+/// wakes). A retry with the same idempotency key, on another hub, gets the
+/// first publish's id, and the event is delivered once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_publish_during_a_redis_stall_is_unknown_and_a_keyed_retry_delivers_it_once() {
+    let redis = RedisServer::start().unwrap();
+    let (a, on_a) = hub_process(&redis);
+    let (b, on_b) = hub_process(&redis);
+    let mut live = on_b.subscribe("topic=t", None).await;
+    // A keyed publish first: Redis then holds the keyed-append script, and
+    // the stalled publish below runs as soon as Redis wakes (else Redis
+    // would answer it NOSCRIPT and it would never run; delivered once all
+    // the same, by the retry).
+    let (status, _) = on_a
+        .publish(json!({"topic": "t", "data": "before", "key": "order-41"}))
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(data(&events(&mut live, 1).await), ["before"]);
+
+    redis.pause().unwrap();
+    let keyed = on_a
+        .http
+        .post(format!("{}/publish", on_a.base))
+        .header("idempotency-key", "order-42")
+        .json(&json!({"topic": "t", "data": "during"}));
+    let res = tokio::time::timeout(WAIT, keyed.send())
+        .await
+        .expect("answered within the write timeout, not held")
+        .unwrap();
+    assert_eq!(res.status(), 504);
+    let body: Value = res.json().await.unwrap();
+    assert_eq!(body["error"], "outcome_unknown", "{body}");
+    // The same without a key: also unknown (it will be delivered).
+    let (status, body) =
+        tokio::time::timeout(WAIT, on_a.publish(json!({"topic": "t", "data": "unkeyed"})))
+            .await
+            .expect("answered within the write timeout");
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (504, Some("outcome_unknown"))
+    );
+
+    redis.resume().unwrap();
+    // The retry, on the other hub, with the key in the body this time.
+    let (status, retried) = on_b
+        .publish(json!({"topic": "t", "data": "during", "key": "order-42"}))
+        .await;
+    assert_eq!(status, 200, "{retried}");
+    on_a.publish_ok("t", "after").await;
+    let got = events(&mut live, 3).await;
+    assert_eq!(
+        data(&got),
+        ["during", "unkeyed", "after"],
+        "each once, in order"
+    );
+    assert_eq!(
+        got[0].last_event_id,
+        retried["id"].as_str().unwrap(),
+        "the first publish's id"
+    );
+    // Again with the key: the same id, nothing delivered.
+    let (status, again) = on_a
+        .publish(json!({"topic": "t", "data": "during", "key": "order-42"}))
+        .await;
+    assert_eq!((status, &again["id"]), (200, &retried["id"]));
+    on_a.publish_ok("t", "last").await;
+    assert_eq!(data(&events(&mut live, 1).await), ["last"]);
+    common::terminate(a);
+    common::terminate(b);
 }

@@ -14,6 +14,7 @@
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
+use std::time::Duration;
 
 use bytes::Bytes;
 use serde_json::Value;
@@ -55,6 +56,12 @@ pub enum BackendError {
     /// retrying later may succeed. Nothing was stored.
     #[error("the backend is unavailable: {0}")]
     Unavailable(#[source] Cause),
+    /// A write was sent but its answer did not come (a timeout, a
+    /// connection lost mid-command): it may or may not have been applied,
+    /// and may still be. Retry with the same idempotency key to be sure it is
+    /// applied once.
+    #[error("the backend's answer is unknown: {0}")]
+    OutcomeUnknown(#[source] Cause),
     /// The backend answered something it should not have.
     #[error("backend error: {0}")]
     Other(#[source] Cause),
@@ -65,6 +72,12 @@ impl BackendError {
     /// message).
     pub fn unavailable(cause: impl Into<Cause>) -> BackendError {
         BackendError::Unavailable(cause.into())
+    }
+
+    /// [`BackendError::OutcomeUnknown`] caused by `cause` (an error, or a
+    /// message).
+    pub fn outcome_unknown(cause: impl Into<Cause>) -> BackendError {
+        BackendError::OutcomeUnknown(cause.into())
     }
 
     /// [`BackendError::Other`] caused by `cause` (an error, or a message).
@@ -80,12 +93,30 @@ impl BackendError {
 
 /// An event for a backend to append: its topics and its frame without an id
 /// (the backend assigns the id; the feed writes it in front of the frame).
+/// Made by the hub only.
 #[derive(Clone, Debug)]
+#[non_exhaustive]
 pub struct Record {
     /// The topics it is published to.
     pub topics: Vec<Topic>,
     /// The encoded event, without an `id:` line.
     pub body: Bytes,
+    /// Set when the publisher gave an idempotency key: see [`Idempotency`].
+    pub idempotency: Option<Idempotency>,
+}
+
+/// A publish's idempotency key. A backend appends a record with a key at
+/// most once within `window`: a record whose key it has seen within the
+/// window is not appended again; [`Backend::append`] answers the first
+/// record's id. Backends shared by several hubs must make this hold across
+/// all of them (one atomic check-and-append), since a client may retry on
+/// any hub.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Idempotency {
+    /// The key, as the publisher gave it.
+    pub key: String,
+    /// How long the key is remembered.
+    pub window: Duration,
 }
 
 /// A change of a signal, for [`Backend::store_signal`]: stored as the
@@ -166,7 +197,9 @@ pub trait Backend: Send + Sync + std::fmt::Debug + 'static {
     fn start(&self, feed: Feed);
 
     /// Appends an event and returns its id. It reaches this node's
-    /// subscribers through the feed (before or after this returns).
+    /// subscribers through the feed (before or after this returns). With an
+    /// [`Idempotency`] key seen within its window: appends nothing and
+    /// returns the id of the first record with that key.
     fn append(&self, record: Record) -> BoxFuture<'_, Result<EventId, BackendError>>;
 
     /// Where `id` stands in the order, if it is an id this backend gives

@@ -56,6 +56,7 @@ pub enum SubscribeError {
 /// | an event that cannot be built | 400 | `invalid_event` |
 /// | the backend is unavailable | 503, `Retry-After: 1` | `backend_unavailable` |
 /// | the backend answered wrongly | 503, `Retry-After: 1` | `backend_error` |
+/// | a write's outcome is unknown (no answer in time) | 504 | `outcome_unknown` |
 /// | no such signal | 404 | `signal_not_found` |
 /// | a JSON Patch `test` failed | 409 | `test_failed` |
 /// | a patch that does not apply | 409 | `patch_failed` |
@@ -97,7 +98,13 @@ mod answers {
     impl From<&BackendError> for Refusal {
         fn from(e: &BackendError) -> Refusal {
             let code = match e {
+                // Not applied, and never will be: retry later.
                 BackendError::Unavailable(_) => "backend_unavailable",
+                // Sent, not answered: it may be applied yet. A retry with
+                // the same idempotency key is applied at most once.
+                BackendError::OutcomeUnknown(_) => {
+                    return Refusal::new(504, "outcome_unknown", e.to_string())
+                }
                 BackendError::Other(_) => "backend_error",
             };
             Refusal::new(503, code, e.to_string()).retry_after(1)

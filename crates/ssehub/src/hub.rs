@@ -8,7 +8,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use ssehub_core::Event;
 
-use crate::backend::{Backend, Health, Memory, Record, Replay};
+use crate::backend::{Backend, BackendError, Health, Idempotency, Memory, Record, Replay};
 use crate::control;
 use crate::error::{PublishError, SubscribeError};
 use crate::feed::Feed;
@@ -84,6 +84,8 @@ pub struct HubBuilder {
     buffer_bytes: usize,
     lag_policy: LagPolicy,
     max_topics: usize,
+    write_timeout: Duration,
+    idempotency_window: Duration,
     backend: Option<Arc<dyn Backend>>,
 }
 
@@ -97,6 +99,8 @@ impl Default for HubBuilder {
             buffer_bytes: 256 << 10,
             lag_policy: LagPolicy::Disconnect,
             max_topics: 64,
+            write_timeout: Duration::from_secs(3),
+            idempotency_window: Duration::from_secs(300),
             backend: None,
         }
     }
@@ -149,6 +153,25 @@ impl HubBuilder {
     /// Default: 64.
     pub fn max_topics(mut self, n: usize) -> Self {
         self.max_topics = n;
+        self
+    }
+
+    /// How long a publish (or a signal change) waits for the backend to
+    /// store it. Past it the publish fails with
+    /// [`BackendError::OutcomeUnknown`](crate::backend::BackendError::OutcomeUnknown)
+    /// (504 `outcome_unknown` over HTTP): the backend may still apply it, so
+    /// a client retries with the same idempotency key. Default: 3 s (the
+    /// in-memory backend never waits).
+    pub fn write_timeout(mut self, limit: Duration) -> Self {
+        self.write_timeout = limit;
+        self
+    }
+
+    /// How long an idempotency key is remembered
+    /// ([`Hub::publish_with_key`]): a retry within it is answered with the
+    /// first publish's id and delivered once. Default: 5 minutes.
+    pub fn idempotency_window(mut self, window: Duration) -> Self {
+        self.idempotency_window = window;
         self
     }
 
@@ -322,6 +345,36 @@ impl Hub {
         topics: impl IntoTopics,
         event: Event,
     ) -> Result<EventId, PublishError> {
+        self.append(topics, event, None).await
+    }
+
+    /// Publishes like [`Hub::publish`], at most once per idempotency `key`
+    /// within [`HubBuilder::idempotency_window`]: a publish with a key seen
+    /// in the window (on any hub sharing the backend) is answered with the
+    /// first publish's id and delivers nothing. A publisher whose publish
+    /// timed out ([`BackendError::OutcomeUnknown`], 504 over HTTP) or failed
+    /// retries with the same key and gets each event delivered exactly once.
+    /// The first publish with a key wins: a retry's event is not compared
+    /// with it.
+    pub async fn publish_with_key(
+        &self,
+        topics: impl IntoTopics,
+        event: Event,
+        key: impl Into<String>,
+    ) -> Result<EventId, PublishError> {
+        let idempotency = Idempotency {
+            key: key.into(),
+            window: self.inner.config.idempotency_window,
+        };
+        self.append(topics, event, Some(idempotency)).await
+    }
+
+    async fn append(
+        &self,
+        topics: impl IntoTopics,
+        event: Event,
+        idempotency: Option<Idempotency>,
+    ) -> Result<EventId, PublishError> {
         let topics = topics.into_topics()?;
         if self.inner.closed.load(Ordering::Acquire) {
             return Err(PublishError::ShutDown);
@@ -329,10 +382,26 @@ impl Hub {
         let record = Record {
             topics,
             body: event.without_id().encode(),
+            idempotency,
         };
-        let id = self.inner.backend.append(record).await?;
+        let id = self.bounded(self.inner.backend.append(record)).await?;
         self.inner.published.fetch_add(1, Ordering::Relaxed);
         Ok(id)
+    }
+
+    /// Waits for a backend write at most [`HubBuilder::write_timeout`].
+    pub(crate) async fn bounded<T>(
+        &self,
+        write: impl std::future::Future<Output = Result<T, BackendError>>,
+    ) -> Result<T, BackendError> {
+        let limit = self.inner.config.write_timeout;
+        match tokio::time::timeout(limit, write).await {
+            Ok(done) => done,
+            Err(_) => Err(BackendError::outcome_unknown(format!(
+                "no answer within {} ms",
+                limit.as_millis()
+            ))),
+        }
     }
 
     pub(crate) fn backend(&self) -> &dyn Backend {

@@ -1,15 +1,16 @@
 //! The embedded backend: history in memory, delivery in process.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
+use std::time::Instant;
 
 use serde_json::Value;
 
 use bytes::Bytes;
 
 use crate::backend::{
-    Backend, BackendError, BoxFuture, Expect, Health, Record, Replay, SignalChange, SignalState,
-    Stored,
+    Backend, BackendError, BoxFuture, Expect, Health, Idempotency, Record, Replay, SignalChange,
+    SignalState, Stored,
 };
 use crate::control::ResetReason;
 use crate::feed::{self, Feed};
@@ -34,6 +35,39 @@ pub struct Memory {
 struct Log {
     history: History,
     signals: HashMap<Topic, (u64, Arc<Value>)>,
+    keys: Keys,
+}
+
+/// The idempotency keys seen within their window, oldest first.
+#[derive(Debug, Default)]
+struct Keys {
+    ids: HashMap<String, EventId>,
+    order: VecDeque<(Instant, String)>,
+}
+
+/// The most keys remembered at once, whatever their window: at a steady
+/// 1,000 keyed publishes a second, 100 s' worth. Beyond it the oldest keys
+/// are forgotten first.
+const MAX_KEYS: usize = 100_000;
+
+impl Keys {
+    /// The id first published with `key`, if within its window.
+    fn get(&mut self, key: &Idempotency, now: Instant) -> Option<EventId> {
+        while let Some((at, _)) = self.order.front() {
+            if now.duration_since(*at) < key.window && self.order.len() <= MAX_KEYS {
+                break;
+            }
+            if let Some((_, old)) = self.order.pop_front() {
+                self.ids.remove(&old);
+            }
+        }
+        self.ids.get(&key.key).cloned()
+    }
+
+    fn insert(&mut self, key: &Idempotency, id: EventId, now: Instant) {
+        self.ids.insert(key.key.clone(), id);
+        self.order.push_back((now, key.key.clone()));
+    }
 }
 
 impl Memory {
@@ -45,6 +79,7 @@ impl Memory {
             log: Mutex::new(Log {
                 history: History::new(max_events, max_bytes),
                 signals: HashMap::new(),
+                keys: Keys::default(),
             }),
             feed: OnceLock::new(),
         }
@@ -91,10 +126,19 @@ impl Backend for Memory {
 
     fn append(&self, record: Record) -> BoxFuture<'_, Result<EventId, BackendError>> {
         let mut log = self.log();
+        let now = Instant::now();
+        if let Some(key) = &record.idempotency {
+            if let Some(first) = log.keys.get(key, now) {
+                return ready(Ok(first));
+            }
+        }
         let topics = record.topics.clone();
         let id = self.push(&mut log, topics, &record.body, |feed, at, id, frame| {
             feed.deliver_frame(at, id, &record.topics, frame)
         });
+        if let Some(key) = &record.idempotency {
+            log.keys.insert(key, id.clone(), now);
+        }
         ready(Ok(id))
     }
 

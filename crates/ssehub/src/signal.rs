@@ -109,8 +109,7 @@ pub(crate) async fn create(hub: &Hub, name: &Topic, value: Value) -> Result<bool
     let data = protocol::snapshot_data(0, &value);
     let change = change_of(name, 0, data, value);
     let (version, created) = match hub
-        .backend()
-        .store_signal(Expect::Absent, change)
+        .bounded(hub.backend().store_signal(Expect::Absent, change))
         .await
         .map_err(PublishError::from)?
     {
@@ -144,8 +143,7 @@ pub(crate) async fn change(
         let data = protocol::patch_data(v, &patch);
         let change = change_of(name, v, data, new);
         match hub
-            .backend()
-            .store_signal(Expect::Version(version), change)
+            .bounded(hub.backend().store_signal(Expect::Version(version), change))
             .await
             .map_err(PublishError::from)?
         {

@@ -321,3 +321,44 @@ async fn until_lagged_wakes_a_writer_stuck_elsewhere() {
     assert!(sub.lagged());
     assert_eq!(hub.stats().lag_disconnects, 1);
 }
+
+#[tokio::test]
+async fn a_keyed_publish_is_applied_once_within_the_window() {
+    let hub = Hub::builder()
+        .idempotency_window(Duration::from_secs(60))
+        .build();
+    let mut sub = hub.subscribe("t", None).await.unwrap();
+    let first = hub
+        .publish_with_key("t", Event::data("a"), "k")
+        .await
+        .unwrap();
+    let retry = hub
+        .publish_with_key("t", Event::data("a, again"), "k")
+        .await
+        .unwrap();
+    assert_eq!(retry, first, "the first publish's id");
+    hub.publish_with_key("t", Event::data("b"), "other")
+        .await
+        .unwrap();
+    let got = events(&mut sub, 2).await;
+    assert_eq!(data(&got), ["a", "b"]);
+    assert_eq!(got[0].last_event_id, first.as_str());
+}
+
+#[tokio::test]
+async fn a_key_is_forgotten_after_its_window() {
+    let hub = Hub::builder()
+        .idempotency_window(Duration::from_millis(50))
+        .build();
+    let first = hub
+        .publish_with_key("t", Event::data("a"), "k")
+        .await
+        .unwrap();
+    // The window is kept on the clock (not tokio's): let it pass.
+    std::thread::sleep(Duration::from_millis(60));
+    let later = hub
+        .publish_with_key("t", Event::data("a"), "k")
+        .await
+        .unwrap();
+    assert_ne!(later, first, "a new publish once the window has passed");
+}

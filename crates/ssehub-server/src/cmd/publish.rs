@@ -23,6 +23,12 @@ pub(crate) struct Args {
     /// The client's reconnection time to set, in milliseconds.
     #[arg(long)]
     retry: Option<u64>,
+    /// An idempotency key (sent as `Idempotency-Key`): running the command
+    /// again with the same key, after a 503 or a 504 `outcome_unknown`,
+    /// publishes the event at most once (within the hub's window, 5 minutes
+    /// by default) and prints the first publish's id.
+    #[arg(long)]
+    idempotency_key: Option<String>,
     /// A JWT granting the topics (sent as `Authorization: Bearer`).
     #[arg(long, env = "SSEHUB_TOKEN", hide_env_values = true)]
     token: Option<String>,
@@ -55,6 +61,9 @@ pub(crate) fn run(args: Args) -> anyhow::Result<()> {
         if let Some(token) = &args.token {
             request = request.bearer_auth(token);
         }
+        if let Some(key) = &args.idempotency_key {
+            request = request.header("idempotency-key", key);
+        }
         let response = request
             .send()
             .await
@@ -69,6 +78,12 @@ pub(crate) fn run(args: Args) -> anyhow::Result<()> {
             .as_ref()
             .and_then(|j| j["message"].as_str())
             .unwrap_or(answer.trim());
+        if status.as_u16() == 504 && args.idempotency_key.is_some() {
+            bail!(
+                "the hub answered {status}: {message} (it may still be published: \
+                 run again with the same --idempotency-key)"
+            );
+        }
         bail!("the hub answered {status}: {message}");
     }
     match json.as_ref().and_then(|j| j["id"].as_str()) {
