@@ -17,7 +17,7 @@ use std::sync::Arc;
 
 use axum::extract::ConnectInfo;
 use axum::http::request::Parts;
-use axum::http::{Method, Request};
+use axum::http::{Method, Request, StatusCode};
 use axum::response::IntoResponse;
 use axum::Router;
 use bytes::{Bytes, BytesMut};
@@ -39,10 +39,13 @@ use crate::log::{self, Ended};
 use crate::metrics::ServerCounters;
 use crate::AppState;
 
-/// Longest request head read here; longer ones go to hyper, which refuses them.
-const MAX_HEAD: usize = 16 << 10;
-/// How long a client may take to send its request head.
-const HEAD_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+/// Longest request head taken, on this path and hyper's (nginx's default
+/// `large_client_header_buffers` is 4 x 8 KiB; hyper's own limit is about
+/// 400 KiB): longer heads are answered 431 `request_header_too_large`.
+pub(crate) const MAX_HEAD: usize = 16 << 10;
+/// Most header fields in a request head; more is 431 `too_many_headers`.
+const MAX_HEADERS: usize = 64;
+
 /// Most frames written in one vectored write.
 const BATCH: usize = 64;
 
@@ -64,7 +67,7 @@ pub(crate) async fn serve(
     let Some(tls) = state.config.tls.clone() else {
         return serve_http1(stream, addr, state, app, stop, guard).await;
     };
-    match handshake(&tls, stream).await {
+    match handshake(&tls, stream, state.config.head_timeout).await {
         Some((stream, true)) => http2::serve(stream, addr, app, stop).await,
         Some((stream, false)) => serve_http1(stream, addr, state, app, stop, guard).await,
         None => {}
@@ -76,8 +79,9 @@ pub(crate) async fn serve(
 async fn handshake(
     tls: &crate::Tls,
     stream: TcpStream,
+    limit: std::time::Duration,
 ) -> Option<(tokio_rustls::server::TlsStream<TcpStream>, bool)> {
-    let stream = tokio::time::timeout(HEAD_TIMEOUT, tls.acceptor().accept(stream))
+    let stream = tokio::time::timeout(limit, tls.acceptor().accept(stream))
         .await
         .ok()?
         .ok()?;
@@ -104,12 +108,15 @@ pub(crate) async fn refuse(stream: TcpStream, addr: SocketAddr, state: AppState,
     });
     // Never told to stop: these connections end by themselves.
     let (_never, stop) = watch::channel(false);
+    let head_timeout = state.config.head_timeout;
     let Some(tls) = state.config.tls.clone() else {
-        return serve_http(stream, Bytes::new(), addr, refusal, stop).await;
+        return serve_http(stream, Bytes::new(), addr, refusal, stop, head_timeout).await;
     };
-    match handshake(&tls, stream).await {
+    match handshake(&tls, stream, head_timeout).await {
         Some((stream, true)) => http2::serve(stream, addr, refusal, stop).await,
-        Some((stream, false)) => serve_http(stream, Bytes::new(), addr, refusal, stop).await,
+        Some((stream, false)) => {
+            serve_http(stream, Bytes::new(), addr, refusal, stop, head_timeout).await
+        }
         None => {}
     }
 }
@@ -175,17 +182,50 @@ async fn request<S: Io>(
     stop: watch::Receiver<bool>,
 ) -> Option<(S, events::Opened, Bytes)> {
     let mut buf = BytesMut::with_capacity(1024);
+    let head_timeout = state.config.head_timeout;
+    let deadline = tokio::time::Instant::now() + head_timeout;
     let parts = loop {
-        // A client that is slow to send its request head is dropped.
-        match tokio::time::timeout(HEAD_TIMEOUT, stream.read_buf(&mut buf)).await {
-            Ok(Ok(0)) | Ok(Err(_)) | Err(_) => return None,
+        match tokio::time::timeout_at(deadline, stream.read_buf(&mut buf)).await {
+            Ok(Ok(0)) | Ok(Err(_)) => return None,
             Ok(Ok(_)) => {}
+            Err(_) => {
+                if !buf.is_empty() {
+                    let e = ApiError::new(
+                        StatusCode::REQUEST_TIMEOUT,
+                        "request_timeout",
+                        format!(
+                            "send the request head within {} ms",
+                            head_timeout.as_millis()
+                        ),
+                    );
+                    write_error(&mut stream, e).await;
+                }
+                return None;
+            }
         }
         match parse_head(&buf) {
             Head::Events(parts) => break parts,
             Head::Partial if buf.len() < MAX_HEAD => continue,
-            Head::Partial | Head::Other => {
-                serve_http(stream, buf.freeze(), addr, app, stop).await;
+            Head::Partial => {
+                let e = ApiError::new(
+                    StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+                    "request_header_too_large",
+                    format!("the request head exceeds {MAX_HEAD} bytes"),
+                );
+                write_error(&mut stream, e).await;
+                return None;
+            }
+            Head::TooManyHeaders => {
+                let e = ApiError::new(
+                    StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+                    "too_many_headers",
+                    format!("at most {MAX_HEADERS} header fields"),
+                );
+                write_error(&mut stream, e).await;
+                return None;
+            }
+            Head::Other => {
+                serve_http(stream, buf.freeze(), addr, app, stop, head_timeout).await;
                 return None;
             }
         }
@@ -223,16 +263,19 @@ enum Head {
     Events(Box<Parts>),
     /// Not complete yet.
     Partial,
+    /// More than [`MAX_HEADERS`] header fields.
+    TooManyHeaders,
     /// Anything else, malformed included: hyper deals with it.
     Other,
 }
 
 fn parse_head(buf: &[u8]) -> Head {
-    let mut headers = [httparse::EMPTY_HEADER; 48];
+    let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
     let mut req = httparse::Request::new(&mut headers);
     match req.parse(buf) {
         Ok(httparse::Status::Complete(_)) => {}
         Ok(httparse::Status::Partial) => return Head::Partial,
+        Err(httparse::Error::TooManyHeaders) => return Head::TooManyHeaders,
         Err(_) => return Head::Other,
     }
     let (Some("GET"), Some(path), Some(1)) = (req.method, req.path, req.version) else {
@@ -360,6 +403,7 @@ async fn serve_http<S: Io>(
     addr: SocketAddr,
     app: Router,
     stop: watch::Receiver<bool>,
+    head_timeout: std::time::Duration,
 ) {
     let conn = Connection::with_prefix(stream, read);
     let peer = conn.peer(addr);
@@ -368,8 +412,12 @@ async fn serve_http<S: Io>(
         req.extensions_mut().insert(SocketPeer(addr));
         app.clone().oneshot(req)
     });
+    // The same bounds for every later request of the connection.
     let conn = hyper::server::conn::http1::Builder::new()
         .timer(TokioTimer::new())
+        .max_buf_size(MAX_HEAD.max(8192))
+        .max_headers(MAX_HEADERS)
+        .header_read_timeout(head_timeout)
         .serve_connection(TokioIo::new(conn), service);
     until_stopped(conn, stop).await;
 }

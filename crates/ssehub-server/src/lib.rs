@@ -84,6 +84,11 @@ pub struct Config {
     /// Publishes (and signal changes) per second per client address, as
     /// `connect_rate`.
     pub publish_rate: u32,
+    /// How long a client may take to send a whole request head (not each
+    /// read of it: a client trickling a byte at a time gets no longer), and
+    /// to complete a TLS handshake. Past it: 408 `request_timeout` if it sent
+    /// anything, else the connection is closed. Default: 30 s.
+    pub head_timeout: Duration,
 }
 
 impl Default for Config {
@@ -103,6 +108,7 @@ impl Default for Config {
             cors_origins: Vec::new(),
             connect_rate: 0,
             publish_rate: 0,
+            head_timeout: Duration::from_secs(30),
         }
     }
 }
