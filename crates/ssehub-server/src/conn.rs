@@ -16,7 +16,6 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use axum::extract::ConnectInfo;
-use axum::http::request::Parts;
 use axum::http::{Method, Request, StatusCode};
 use axum::response::IntoResponse;
 use axum::Router;
@@ -34,17 +33,11 @@ use crate::client::{self, SocketPeer};
 use crate::cors;
 use crate::error::ApiError;
 use crate::events;
+use crate::head::{self, Head, MAX_HEAD, MAX_HEADERS};
 use crate::http2;
 use crate::log::{self, Ended};
 use crate::metrics::ServerCounters;
 use crate::AppState;
-
-/// Longest request head taken, on this path and hyper's (nginx's default
-/// `large_client_header_buffers` is 4 x 8 KiB; hyper's own limit is about
-/// 400 KiB): longer heads are answered 431 `request_header_too_large`.
-pub(crate) const MAX_HEAD: usize = 16 << 10;
-/// Most header fields in a request head; more is 431 `too_many_headers`.
-const MAX_HEADERS: usize = 64;
 
 /// Most frames written in one vectored write.
 const BATCH: usize = 64;
@@ -203,10 +196,10 @@ async fn request<S: Io>(
                 return None;
             }
         }
-        match parse_head(&buf) {
+        match head::classify(&buf) {
             Head::Events(parts) => break parts,
-            Head::Partial if buf.len() < MAX_HEAD => continue,
-            Head::Partial => {
+            Head::Partial => continue,
+            Head::TooLarge => {
                 let e = ApiError::new(
                     StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
                     "request_header_too_large",
@@ -255,47 +248,6 @@ async fn request<S: Io>(
             write_error(&mut stream, e).await;
             None
         }
-    }
-}
-
-enum Head {
-    /// A complete `GET /events` head, without a body.
-    Events(Box<Parts>),
-    /// Not complete yet.
-    Partial,
-    /// More than [`MAX_HEADERS`] header fields.
-    TooManyHeaders,
-    /// Anything else, malformed included: hyper deals with it.
-    Other,
-}
-
-fn parse_head(buf: &[u8]) -> Head {
-    let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
-    let mut req = httparse::Request::new(&mut headers);
-    match req.parse(buf) {
-        Ok(httparse::Status::Complete(_)) => {}
-        Ok(httparse::Status::Partial) => return Head::Partial,
-        Err(httparse::Error::TooManyHeaders) => return Head::TooManyHeaders,
-        Err(_) => return Head::Other,
-    }
-    let (Some("GET"), Some(path), Some(1)) = (req.method, req.path, req.version) else {
-        return Head::Other;
-    };
-    if path.split('?').next() != Some("/events") {
-        return Head::Other;
-    }
-    let mut builder = Request::builder().method(Method::GET).uri(path);
-    for h in req.headers.iter() {
-        let has_body = (h.name.eq_ignore_ascii_case("content-length") && h.value != b"0")
-            || h.name.eq_ignore_ascii_case("transfer-encoding");
-        if has_body {
-            return Head::Other;
-        }
-        builder = builder.header(h.name, h.value);
-    }
-    match builder.body(()) {
-        Ok(req) => Head::Events(Box::new(req.into_parts().0)),
-        Err(_) => Head::Other,
     }
 }
 

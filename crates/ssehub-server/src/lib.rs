@@ -33,6 +33,7 @@ mod cors;
 mod error;
 mod events;
 mod files;
+mod head;
 mod health;
 mod http2;
 mod limits;
