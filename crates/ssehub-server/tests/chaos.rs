@@ -1,0 +1,357 @@
+//! A short chaos run (about 20 s, loopback, a real Redis, real `kill -9`):
+//! two `ssehub serve --redis` processes on one Redis, a steady publisher
+//! that retries with idempotency keys, and subscribers that drop their
+//! connection at random and resume on either hub, while the run in turn
+//! kills a hub with SIGKILL and restarts it, stalls Redis (SIGSTOP) past
+//! the hub's write timeout, restarts Redis, and kills the other hub.
+//!
+//! The checker proves from what each subscriber received: every publish the
+//! hub accepted (200) is delivered once, in the hub's order; none twice; a
+//! publish answered only 503 is never delivered; every answer came within
+//! the bounded time. `reliability/chaos.sh ROUNDS` runs the same for longer
+//! (`SSEHUB_CHAOS_ROUNDS` rounds of faults).
+
+mod common;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::process::Child;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use futures_util::StreamExt;
+use ssehub_core::Item;
+use ssehub_redis::testing::RedisServer;
+
+/// Longest any answer may take (the hub's write timeout is 3 s).
+const ANSWER_WITHIN: Duration = Duration::from_secs(10);
+const SUBSCRIBERS: usize = 4;
+
+/// A hub process on a fixed address, so it can be restarted there.
+struct HubProcess {
+    addr: String,
+    child: Option<Child>,
+    redis: String,
+}
+
+impl HubProcess {
+    fn start(redis: &RedisServer) -> HubProcess {
+        let (child, addr) = common::serve(
+            &[
+                "--redis",
+                &redis.url(),
+                "--listen",
+                "127.0.0.1:0",
+                "--log-format",
+                "json",
+            ],
+            &[],
+        );
+        HubProcess {
+            addr,
+            child: Some(child),
+            redis: redis.url(),
+        }
+    }
+
+    fn kill_and_restart(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            common::signal(&child, "KILL");
+            let _ = child.wait();
+        }
+        let (child, _) = common::serve(
+            &[
+                "--redis",
+                &self.redis,
+                "--listen",
+                &self.addr,
+                "--log-format",
+                "json",
+            ],
+            &[],
+        );
+        self.child = Some(child);
+    }
+}
+
+impl Drop for HubProcess {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+/// What the publisher learnt of each publish (its data is its sequence
+/// number; its idempotency key `p-{seq}`).
+#[derive(Debug, Default)]
+struct Outcomes {
+    /// Answered 200: the id.
+    accepted: BTreeMap<u64, String>,
+    /// Answered only 503 (never 200, never 504, never a lost connection):
+    /// must never be delivered.
+    refused: BTreeSet<u64>,
+    /// Gave up without knowing: may be delivered, at most once.
+    unknown: BTreeSet<u64>,
+    /// Requests not answered within [`ANSWER_WITHIN`].
+    hung: usize,
+}
+
+/// A tiny deterministic generator (no dependency needed for jitter).
+struct Lcg(u64);
+
+impl Lcg {
+    fn next(&mut self, below: u64) -> u64 {
+        self.0 = self
+            .0
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        (self.0 >> 33) % below
+    }
+}
+
+async fn publisher(addrs: Vec<String>, stop: Arc<AtomicBool>) -> Outcomes {
+    let http = reqwest::Client::new();
+    let mut outcomes = Outcomes::default();
+    let mut seq = 0u64;
+    while !stop.load(Ordering::Relaxed) {
+        let mut sure_not = true;
+        let mut done = false;
+        for attempt in 0..60u64 {
+            let addr = &addrs[((seq + attempt) % addrs.len() as u64) as usize];
+            let request = http
+                .post(format!("http://{addr}/publish"))
+                .header("idempotency-key", format!("p-{seq}"))
+                .json(&serde_json::json!({"topic": "chaos", "data": seq.to_string()}))
+                .send();
+            match tokio::time::timeout(ANSWER_WITHIN, request).await {
+                Err(_) => {
+                    outcomes.hung += 1;
+                    sure_not = false;
+                }
+                Ok(Ok(res)) if res.status() == 200 => {
+                    let body: serde_json::Value = res.json().await.unwrap_or_default();
+                    let id = body["id"].as_str().unwrap_or_default().to_owned();
+                    outcomes.accepted.insert(seq, id);
+                    done = true;
+                    break;
+                }
+                Ok(Ok(res)) if res.status() == 503 => {}
+                // 504 `outcome_unknown`, or the hub died mid-request.
+                Ok(_) => sure_not = false,
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        if !done {
+            if sure_not {
+                outcomes.refused.insert(seq);
+            } else {
+                outcomes.unknown.insert(seq);
+            }
+        }
+        seq += 1;
+        // A steady pace, about 50 publishes a second.
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    outcomes
+}
+
+/// One subscriber's record: the (sequence number, id) of each event, in
+/// the order received, and the resets it was told of.
+#[derive(Debug, Default)]
+struct Received {
+    events: Vec<(u64, String)>,
+    resets: usize,
+    connections: usize,
+}
+
+async fn subscriber(
+    n: usize,
+    addrs: Vec<String>,
+    connected: tokio::sync::mpsc::Sender<()>,
+    until: Arc<Mutex<Option<String>>>,
+) -> Received {
+    let http = reqwest::Client::new();
+    let mut rng = Lcg(n as u64 + 1);
+    let mut got = Received::default();
+    let mut last: Option<String> = None;
+    let drain_deadline = tokio::time::Instant::now() + Duration::from_secs(90);
+    loop {
+        let target = until.lock().unwrap().clone();
+        if target.is_some() && last == target {
+            return got;
+        }
+        if tokio::time::Instant::now() > drain_deadline {
+            return got;
+        }
+        let addr = &addrs[(n + got.connections) % addrs.len()];
+        let mut request = http.get(format!("http://{addr}/events?topic=chaos"));
+        if let Some(id) = &last {
+            request = request.header("last-event-id", id);
+        }
+        let response = match tokio::time::timeout(ANSWER_WITHIN, request.send()).await {
+            Ok(Ok(res)) if res.status() == 200 => res,
+            _ => {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                continue;
+            }
+        };
+        got.connections += 1;
+        if got.connections == 1 {
+            let _ = connected.send(()).await;
+        }
+        let mut items = common::items(response);
+        // This connection lives 0.2 to 1.5 s, then the client drops it.
+        let lifetime = Duration::from_millis(200 + rng.next(1300));
+        let cut = tokio::time::sleep(lifetime);
+        tokio::pin!(cut);
+        loop {
+            tokio::select! {
+                _ = &mut cut => break,
+                item = items.next() => match item {
+                    Some(Ok(Item::Event(e))) => {
+                        if !e.last_event_id.is_empty() {
+                            last = Some(e.last_event_id.clone());
+                        }
+                        if e.event == "ssehub-reset" {
+                            got.resets += 1;
+                        } else if let Ok(seq) = e.data.parse() {
+                            got.events.push((seq, e.last_event_id));
+                        }
+                        if until.lock().unwrap().is_some() && *until.lock().unwrap() == last {
+                            break;
+                        }
+                    }
+                    Some(Ok(Item::Retry(_))) => {}
+                    // The hub died, or the stream broke: resume elsewhere.
+                    Some(Err(_)) | None => break,
+                },
+            }
+        }
+    }
+}
+
+/// A Redis stream id, `ms-seq`, as a pair that orders like the stream.
+fn order(id: &str) -> (u64, u64) {
+    let (ms, seq) = id.split_once('-').expect("a stream id");
+    (ms.parse().unwrap(), seq.parse().unwrap())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn chaos_loses_and_duplicates_nothing_accepted() {
+    let mut redis = RedisServer::start().unwrap();
+    let mut a = HubProcess::start(&redis);
+    let mut b = HubProcess::start(&redis);
+    let addrs = vec![a.addr.clone(), b.addr.clone()];
+
+    let (connected, mut subscribed) = tokio::sync::mpsc::channel(SUBSCRIBERS);
+    let until = Arc::new(Mutex::new(None));
+    let subscribers: Vec<_> = (0..SUBSCRIBERS)
+        .map(|n| {
+            tokio::spawn(subscriber(
+                n,
+                addrs.clone(),
+                connected.clone(),
+                until.clone(),
+            ))
+        })
+        .collect();
+    // Everyone is subscribed before the first publish.
+    drop(connected);
+    tokio::time::timeout(ANSWER_WITHIN, async {
+        for _ in 0..SUBSCRIBERS {
+            subscribed.recv().await.expect("a subscriber connected");
+        }
+    })
+    .await
+    .expect("every subscriber connects");
+
+    let stop = Arc::new(AtomicBool::new(false));
+    let publishing = tokio::spawn(publisher(addrs.clone(), stop.clone()));
+    let pause = |ms| tokio::time::sleep(Duration::from_millis(ms));
+
+    // One round by default; `reliability/chaos.sh` runs more.
+    let rounds: usize = std::env::var("SSEHUB_CHAOS_ROUNDS")
+        .ok()
+        .and_then(|r| r.parse().ok())
+        .unwrap_or(1);
+    for _ in 0..rounds {
+        pause(1500).await;
+        a.kill_and_restart();
+        pause(1500).await;
+        // Longer than the hub's write timeout (3 s): publishes get 504.
+        redis.pause().unwrap();
+        pause(3500).await;
+        redis.resume().unwrap();
+        pause(1500).await;
+        redis.restart().unwrap();
+        pause(1500).await;
+        b.kill_and_restart();
+    }
+    pause(1500).await;
+    stop.store(true, Ordering::Relaxed);
+    let outcomes = publishing.await.unwrap();
+
+    // Drain: each subscriber reads until it has the newest event.
+    let newest = outcomes
+        .accepted
+        .values()
+        .max_by_key(|id| order(id))
+        .cloned()
+        .expect("publishes were accepted");
+    *until.lock().unwrap() = Some(newest.clone());
+    let mut received = Vec::new();
+    for s in subscribers {
+        received.push(s.await.unwrap());
+    }
+
+    assert_eq!(
+        outcomes.hung, 0,
+        "every publish answered within {ANSWER_WITHIN:?}"
+    );
+    assert!(outcomes.accepted.len() > 100 * rounds, "{outcomes:?}");
+    for (n, got) in received.iter().enumerate() {
+        let who = format!("subscriber {n} ({} connections)", got.connections);
+        assert!(got.connections > 3, "{who}: it resumed");
+        assert_eq!(got.resets, 0, "{who}: history covers the run");
+        let mut seen = BTreeSet::new();
+        for pair in got.events.windows(2) {
+            assert!(
+                order(&pair[0].1) < order(&pair[1].1),
+                "{who}: in order: {pair:?}"
+            );
+        }
+        for (seq, id) in &got.events {
+            assert!(seen.insert(*seq), "{who}: {seq} twice");
+            assert!(
+                !outcomes.refused.contains(seq),
+                "{who}: {seq} was answered 503"
+            );
+            if let Some(accepted) = outcomes.accepted.get(seq) {
+                assert_eq!(accepted, id, "{who}: {seq} under the id it was answered");
+            } else {
+                assert!(
+                    outcomes.unknown.contains(seq),
+                    "{who}: {seq} never published"
+                );
+            }
+        }
+        let missing: Vec<_> = outcomes
+            .accepted
+            .keys()
+            .filter(|seq| !seen.contains(seq))
+            .collect();
+        assert!(
+            missing.is_empty(),
+            "{who}: accepted but never delivered: {missing:?}"
+        );
+    }
+    eprintln!(
+        "chaos: {} accepted, {} refused (503), {} unknown; {:?} connections",
+        outcomes.accepted.len(),
+        outcomes.refused.len(),
+        outcomes.unknown.len(),
+        received.iter().map(|r| r.connections).collect::<Vec<_>>()
+    );
+}
