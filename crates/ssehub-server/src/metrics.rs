@@ -60,6 +60,11 @@ impl Collector for HubCollector {
                 "Bytes queued for subscribers, not yet written",
                 s.queued_bytes,
             ),
+            (
+                "ssehub_tasks",
+                "Tasks alive in the server's runtime (a leak grows it)",
+                tokio::runtime::Handle::try_current().map_or(0, |h| h.metrics().num_alive_tasks()),
+            ),
         ];
         for (name, help, value) in gauges {
             let value = i64::try_from(value).unwrap_or(i64::MAX);
