@@ -176,14 +176,19 @@ async fn subscriber(
     let mut rng = Lcg(n as u64 + 1);
     let mut got = Received::default();
     let mut last: Option<String> = None;
-    let drain_deadline = tokio::time::Instant::now() + Duration::from_secs(90);
+    // Once the run is over: at most this long to catch up.
+    let mut drain_deadline = None;
     loop {
         let target = until.lock().unwrap().clone();
         if target.is_some() && last == target {
             return got;
         }
-        if tokio::time::Instant::now() > drain_deadline {
-            return got;
+        if target.is_some() {
+            let deadline = *drain_deadline
+                .get_or_insert_with(|| tokio::time::Instant::now() + Duration::from_secs(30));
+            if tokio::time::Instant::now() > deadline {
+                return got;
+            }
         }
         let addr = &addrs[(n + got.connections) % addrs.len()];
         let mut request = http.get(format!("http://{addr}/events?topic=chaos"));
