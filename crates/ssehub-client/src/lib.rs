@@ -9,6 +9,9 @@
 //! - [`RemoteSignal`]: an ssehub server signal mirrored locally (snapshot, then
 //!   JSON Patches; resync on a version gap), with a `tokio::sync::watch` to
 //!   await changes.
+//! - [`Publisher`]: publishes over HTTP (`POST /publish`), retrying a 503, a
+//!   504 `outcome_unknown` or a lost connection with one idempotency key, so
+//!   each event is delivered once.
 //!
 //! ```
 //! use futures_util::StreamExt;
@@ -54,10 +57,12 @@
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod error;
+mod publish;
 mod signal;
 mod source;
 
 pub use error::Error;
+pub use publish::{Publish, Publisher};
 /// The HTTP client this crate is built on, for [`EventSourceBuilder::http_client`].
 pub use reqwest;
 pub use signal::{RemoteSignal, Versioned};

@@ -280,3 +280,35 @@ async fn a_publish_during_a_redis_stall_is_unknown_and_a_keyed_retry_delivers_it
     common::terminate(a);
     common::terminate(b);
 }
+
+/// `ssehub_client::Publisher` rides out a Redis stall: its publish is
+/// answered 504 while Redis sleeps, retried with the same key, and the
+/// event is delivered once, under the id the publisher is given.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_client_publisher_retries_through_a_stall_and_delivers_once() {
+    let redis = RedisServer::start().unwrap();
+    let (a, on_a) = hub_process(&redis);
+    let (b, on_b) = hub_process(&redis);
+    let mut live = on_b.subscribe("topic=t", None).await;
+    let publisher = ssehub_client::Publisher::new(&on_a.base).unwrap();
+    // Its keyed publishes load Redis's script first (see above).
+    publisher.publish("t", "before").await.unwrap();
+    assert_eq!(data(&events(&mut live, 1).await), ["before"]);
+
+    redis.pause().unwrap();
+    let sending = tokio::spawn(async move { publisher.publish("t", "during").await });
+    // Past the hub's 3 s write timeout: the first attempt gets 504.
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    redis.resume().unwrap();
+    let id = tokio::time::timeout(WAIT, sending)
+        .await
+        .expect("the publisher finishes")
+        .unwrap()
+        .expect("published after retries");
+    on_a.publish_ok("t", "after").await;
+    let got = events(&mut live, 2).await;
+    assert_eq!(data(&got), ["during", "after"], "once");
+    assert_eq!(got[0].last_event_id, id);
+    common::terminate(a);
+    common::terminate(b);
+}
