@@ -164,6 +164,9 @@ async fn resumes_across_a_server_side_cut_with_nothing_lost_or_repeated() {
     let seen_ids: Vec<String> = received.iter().map(|m| m.last_event_id.clone()).collect();
     assert_eq!(seen_ids, ids);
     assert_eq!(cutter.requests(), vec![None, Some(ids[4].clone())]);
+    // The hub counts a resume, not a reset.
+    let stats = hub.stats();
+    assert_eq!((stats.resumes, stats.resets), (1, 0), "resumed, not reset");
     reader.abort();
 }
 
@@ -219,6 +222,10 @@ async fn a_remote_signal_converges_after_updates_cuts_and_resets() {
     let requests = cutter.requests();
     assert_eq!(requests.len(), 2, "{requests:?}");
     assert!(requests[1].is_some(), "resumed with Last-Event-ID");
+    // A reset and a fresh snapshot would converge too: the hub's counts say
+    // it was a resume.
+    let stats = hub.stats();
+    assert_eq!((stats.resumes, stats.resets), (1, 0), "resumed, not reset");
 
     // A cut past history: the hub resets, the client takes a new snapshot.
     cutter.cut();
@@ -227,6 +234,8 @@ async fn a_remote_signal_converges_after_updates_cuts_and_resets() {
     }
     cutter.release();
     converged(&mut rx, version, todo.get().await.unwrap()).await;
+    let stats = hub.stats();
+    assert_eq!((stats.resumes, stats.resets), (1, 1), "this time a reset");
     assert_eq!(remote.version(), version);
     assert_eq!(remote.get()["items"].as_array().unwrap().len(), 11);
 }

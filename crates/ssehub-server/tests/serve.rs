@@ -5,7 +5,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{data, next_events, start, Items};
+use common::{data, next_events, start, within, Items};
 use futures_util::StreamExt;
 use serde_json::{json, Value};
 use ssehub::Hub;
@@ -28,7 +28,8 @@ async fn event_stream_headers_and_retry_hint_first() {
     assert_eq!(h["x-accel-buffering"], "no");
     assert!(h.get("content-encoding").is_none());
     let mut items = EventStream::new(res.bytes_stream());
-    assert_eq!(items.next().await.unwrap().unwrap(), Item::Retry(2000));
+    let item = within("the retry hint", items.next()).await;
+    assert_eq!(item.unwrap().unwrap(), Item::Retry(2000));
 }
 
 #[tokio::test]
@@ -236,9 +237,12 @@ async fn a_stalled_client_never_holds_up_others_and_its_memory_is_bounded() {
         .unwrap();
     let mut reader = s.subscribe("topic=big", None).await;
     // Both registered (the reader's headers are out; wait for the stalled one).
-    while s.hub.stats().connections < 2 {
-        tokio::task::yield_now().await;
-    }
+    within("the stalled client's subscription", async {
+        while s.hub.stats().connections < 2 {
+            tokio::task::yield_now().await;
+        }
+    })
+    .await;
     let payload = "p".repeat(64 << 10);
     let events = 1280; // 80 MiB
     let (progress, mut seen) = tokio::sync::watch::channel(0usize);
@@ -292,9 +296,11 @@ async fn a_stalled_client_never_holds_up_others_and_its_memory_is_bounded() {
 async fn shutdown_ends_streams_and_returns() {
     let mut s = start(Hub::new(), Config::default()).await;
     let mut items = s.subscribe("topic=t", None).await;
-    assert_eq!(items.next().await.unwrap().unwrap(), Item::Retry(2000));
+    let item = within("the retry hint", items.next()).await;
+    assert_eq!(item.unwrap().unwrap(), Item::Retry(2000));
     s.stop.take().unwrap().send(()).unwrap();
-    assert!(items.next().await.is_none(), "the stream ends");
+    let end = within("the end of the stream", items.next()).await;
+    assert!(end.is_none(), "the stream ends");
     tokio::time::timeout(Duration::from_secs(10), s.done)
         .await
         .expect("run returns within the grace period")
@@ -373,7 +379,11 @@ async fn signals_over_http() {
     let snapshot: Value = serde_json::from_str(&got[0].data).unwrap();
     assert_eq!(snapshot, json!({"v": 0, "snapshot": {"users": ["ann"]}}));
     let patch: Value = serde_json::from_str(&got[1].data).unwrap();
-    assert_eq!(patch["v"], 1);
+    assert_eq!(
+        patch,
+        json!({"v": 1, "patch": [{"op": "add", "path": "/users/1", "value": "bob"}]}),
+        "the change as one diff of the value"
+    );
 
     for (method, content_type, body, status, code) in [
         (

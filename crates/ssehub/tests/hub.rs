@@ -2,9 +2,11 @@
 
 use std::time::Duration;
 
+use bytes::Bytes;
 use futures_util::StreamExt;
 use ssehub::{control, Event, Hub, LagPolicy, Resume, SubscribeOptions, Subscription};
 use ssehub_core::{Item, MessageEvent, Parser};
+use tokio::time::Instant;
 
 /// Reads frames until `n` events were dispatched (retry hints are skipped);
 /// fails after 10 s.
@@ -190,23 +192,46 @@ async fn skip_policy_sends_a_gap_event_and_carries_on() {
     assert!(hub.stats().lag_skips >= 1);
 }
 
+/// The next frame, and how long after `since` it came (on paused time, the
+/// clock only moves when every task waits on a timer).
+async fn next_frame_after(sub: &mut Subscription, since: Instant) -> (Bytes, Duration) {
+    let frame = tokio::time::timeout(Duration::from_secs(3600), sub.next())
+        .await
+        .expect("no frame within an hour")
+        .expect("the stream ended");
+    (frame, since.elapsed())
+}
+
 #[tokio::test(start_paused = true)]
 async fn keepalive_comments_only_on_idle_streams() {
-    let hub = Hub::builder()
-        .keepalive(Some(Duration::from_secs(15)))
-        .retry(None)
-        .build();
+    const EVERY: Duration = Duration::from_secs(15);
+    let hub = Hub::builder().keepalive(Some(EVERY)).retry(None).build();
+    let start = Instant::now();
     let mut sub = hub.subscribe("t", None).await.unwrap();
-    // Nothing for 15 s: one comment.
-    let frame = sub.next().await.unwrap();
+    // Nothing for a period: one comment, after one period.
+    let (frame, after) = next_frame_after(&mut sub, start).await;
     assert_eq!(&frame[..], b": \n\n");
-    // Busy streams get none: an event within the period suppresses it.
+    assert_eq!(after, EVERY, "the first keep-alive of an idle stream");
+    // An event 10 s into the next period: that period's tick finds the stream
+    // busy and sends nothing; the next comes only after a whole period with
+    // nothing sent, one tick later (so between one and two periods after
+    // the event, never sooner).
     tokio::time::advance(Duration::from_secs(10)).await;
     hub.publish("t", Event::data("busy")).await.unwrap();
-    let frame = sub.next().await.unwrap();
+    let busy_at = Instant::now();
+    let (frame, _) = next_frame_after(&mut sub, busy_at).await;
     assert!(frame.ends_with(b"data: busy\n\n"));
-    let next = sub.next().await.unwrap();
+    let (next, after) = next_frame_after(&mut sub, busy_at).await;
     assert_eq!(&next[..], b": \n\n");
+    assert_eq!(
+        after,
+        Duration::from_secs(20),
+        "the keep-alive after an event came {after:?} after it (ticks at 15 s, 30 s, 45 s; the event at 25 s)"
+    );
+    // Idle from then on: one every period.
+    let since = Instant::now();
+    let (next, after) = next_frame_after(&mut sub, since).await;
+    assert_eq!((&next[..], after), (&b": \n\n"[..], EVERY));
 }
 
 #[tokio::test]
