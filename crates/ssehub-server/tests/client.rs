@@ -125,15 +125,24 @@ async fn resumes_across_a_server_side_cut_with_nothing_lost_or_repeated() {
     let mut received = Vec::new();
     let mut ids = Vec::new();
 
-    // The hub's retry hint comes with the response: from then on the client
-    // is subscribed.
-    assert!(matches!(recv().await, Event::Retry(10)));
+    // Subscribed once the hub counts the stream (before its response
+    // headers go out): every later publish reaches it.
+    tokio::time::timeout(GUARD, async {
+        while hub.stats().connections == 0 {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    })
+    .await
+    .expect("the client did not connect");
     for n in 1..=5 {
         ids.push(publish(&hub, &n.to_string()).await);
     }
+    // The hub's retry hint comes in the first event's block.
+    assert!(matches!(recv().await, Event::Retry(10)));
     while received.len() < 5 {
-        if let Event::Message(m) = recv().await {
-            received.push(m);
+        match recv().await {
+            Event::Message(m) => received.push(m),
+            other => panic!("unexpected {other:?}"),
         }
     }
     cutter.cut();

@@ -14,22 +14,88 @@ use ssehub_server::Config;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 #[tokio::test]
-async fn event_stream_headers_and_retry_hint_first() {
+async fn event_stream_headers_and_retry_hint_with_the_first_event() {
     let s = start(Hub::new(), Config::default()).await;
-    let res = s
-        .http
-        .get(format!("{}/events?topic=t", s.base))
-        .send()
-        .await
-        .unwrap();
+    let res = within("the response headers", async {
+        s.http
+            .get(format!("{}/events?topic=t", s.base))
+            .send()
+            .await
+            .unwrap()
+    })
+    .await;
     let h = res.headers();
     assert_eq!(h["content-type"], "text/event-stream");
     assert_eq!(h["cache-control"], "no-cache");
     assert_eq!(h["x-accel-buffering"], "no");
     assert!(h.get("content-encoding").is_none());
     let mut items = EventStream::new(res.bytes_stream());
-    let item = within("the retry hint", items.next()).await;
+    let id = s.publish_ok("t", "first").await;
+    let item = within("the first event", items.next()).await;
     assert_eq!(item.unwrap().unwrap(), Item::Retry(2000));
+    let item = within("the first event", items.next()).await;
+    let Item::Event(event) = item.unwrap().unwrap() else {
+        panic!("the first event")
+    };
+    assert_eq!((event.data.as_str(), event.last_event_id), ("first", id));
+}
+
+/// A raw HTTP/1.1 connection: `requests` written at once, then the bytes
+/// read until `until` holds of them (within [`common::WAIT`]).
+async fn raw_read(
+    stream: &mut tokio::net::TcpStream,
+    text: &mut String,
+    until: impl Fn(&str) -> bool,
+) {
+    let mut buf = [0u8; 4096];
+    while !until(text) {
+        let n = within(&format!("more bytes after {text:?}"), stream.read(&mut buf))
+            .await
+            .unwrap();
+        assert!(n > 0, "the connection closed after {text:?}");
+        text.push_str(std::str::from_utf8(&buf[..n]).unwrap());
+    }
+}
+
+/// Both ways a stream is served over HTTP/1.1, the direct writer (a
+/// connection's first request) and the axum route (a later request on the
+/// same connection): the response headers come at once, with no body before
+/// the first event (no keep-alive here), so the client is subscribed from
+/// the headers on; the retry hint then comes in the first event's block,
+/// never in a block of its own (some clients dispatch that as an empty
+/// event).
+#[tokio::test]
+async fn headers_at_once_and_no_block_before_the_first_event_on_both_paths() {
+    let hub = Hub::builder().keepalive(None).build();
+    let s = start(hub, Config::default()).await;
+    let addr = s.base.trim_start_matches("http://").to_owned();
+    for (path, requests) in [
+        ("direct", "GET /events?topic=t HTTP/1.1\r\nhost: x\r\n\r\n"),
+        (
+            "axum route",
+            "GET /healthz HTTP/1.1\r\nhost: x\r\n\r\nGET /events?topic=t HTTP/1.1\r\nhost: x\r\n\r\n",
+        ),
+    ] {
+        let mut stream = tokio::net::TcpStream::connect(&addr).await.unwrap();
+        stream.write_all(requests.as_bytes()).await.unwrap();
+        let mut text = String::new();
+        raw_read(&mut stream, &mut text, |t| {
+            t.contains("text/event-stream") && t.ends_with("\r\n\r\n")
+        })
+        .await;
+        let head_len = text.len();
+        let id = s.publish_ok("t", path).await;
+        raw_read(&mut stream, &mut text, |t| t.contains("\n\n")).await;
+        let body = &text[head_len..];
+        // One chunk: its size line, then the first block.
+        let block = format!("retry: 2000\nid: {id}\ndata: {path}\n\n");
+        let (size, chunk) = body.split_once("\r\n").unwrap();
+        assert_eq!(
+            (usize::from_str_radix(size, 16), chunk),
+            (Ok(block.len()), format!("{block}\r\n").as_str()),
+            "{path}: the first bytes of the body"
+        );
+    }
 }
 
 #[tokio::test]
@@ -296,9 +362,11 @@ async fn a_stalled_client_never_holds_up_others_and_its_memory_is_bounded() {
 async fn shutdown_ends_streams_and_returns() {
     let mut s = start(Hub::new(), Config::default()).await;
     let mut items = s.subscribe("topic=t", None).await;
-    let item = within("the retry hint", items.next()).await;
-    assert_eq!(item.unwrap().unwrap(), Item::Retry(2000));
     s.stop.take().unwrap().send(()).unwrap();
+    // No event came: the stream ends with the retry hint alone (no blank
+    // line, so no event), then ends.
+    let item = within("the end of the stream", items.next()).await;
+    assert_eq!(item.unwrap().unwrap(), Item::Retry(2000));
     let end = within("the end of the stream", items.next()).await;
     assert!(end.is_none(), "the stream ends");
     tokio::time::timeout(Duration::from_secs(10), s.done)

@@ -163,7 +163,7 @@ async fn a_stalled_subscriber_is_disconnected_and_others_get_everything() {
     while stalled.next().await.is_some() {
         frames += 1;
     }
-    assert!(frames <= 1, "only the retry hint may remain, got {frames}");
+    assert_eq!(frames, 0, "a stream cut off for lagging sends nothing more");
 }
 
 #[tokio::test]
@@ -208,9 +208,10 @@ async fn keepalive_comments_only_on_idle_streams() {
     let hub = Hub::builder().keepalive(Some(EVERY)).retry(None).build();
     let start = Instant::now();
     let mut sub = hub.subscribe("t", None).await.unwrap();
-    // Nothing for a period: one comment, after one period.
+    // Nothing for a period: one comment line (no blank line, which some
+    // clients would dispatch as an empty event), after one period.
     let (frame, after) = next_frame_after(&mut sub, start).await;
-    assert_eq!(&frame[..], b": \n\n");
+    assert_eq!(&frame[..], b":\n");
     assert_eq!(after, EVERY, "the first keep-alive of an idle stream");
     // An event 10 s into the next period: that period's tick finds the stream
     // busy and sends nothing; the next comes only after a whole period with
@@ -222,7 +223,7 @@ async fn keepalive_comments_only_on_idle_streams() {
     let (frame, _) = next_frame_after(&mut sub, busy_at).await;
     assert!(frame.ends_with(b"data: busy\n\n"));
     let (next, after) = next_frame_after(&mut sub, busy_at).await;
-    assert_eq!(&next[..], b": \n\n");
+    assert_eq!(&next[..], b":\n");
     assert_eq!(
         after,
         Duration::from_secs(20),
@@ -231,16 +232,63 @@ async fn keepalive_comments_only_on_idle_streams() {
     // Idle from then on: one every period.
     let since = Instant::now();
     let (next, after) = next_frame_after(&mut sub, since).await;
-    assert_eq!((&next[..], after), (&b": \n\n"[..], EVERY));
+    assert_eq!((&next[..], after), (&b":\n"[..], EVERY));
 }
 
-#[tokio::test]
-async fn first_frame_is_the_retry_hint() {
+#[tokio::test(start_paused = true)]
+async fn the_retry_hint_goes_in_the_first_events_block_never_alone() {
     let hub = Hub::builder()
         .retry(Some(Duration::from_millis(1500)))
+        .keepalive(Some(Duration::from_secs(15)))
         .build();
+    // A fresh stream: keep-alive comment lines only, then the first live
+    // event with the hint in its block, then events as they are.
     let mut sub = hub.subscribe("t", None).await.unwrap();
-    assert_eq!(&sub.next().await.unwrap()[..], b"retry: 1500\n\n");
+    assert_eq!(&sub.next().await.unwrap()[..], b":\n");
+    let id = hub.publish("t", Event::data("first")).await.unwrap();
+    assert_eq!(
+        sub.next().await.unwrap(),
+        format!("retry: 1500\nid: {id}\ndata: first\n\n")
+    );
+    let id = hub.publish("t", Event::data("second")).await.unwrap();
+    assert_eq!(
+        sub.next().await.unwrap(),
+        format!("id: {id}\ndata: second\n\n")
+    );
+
+    // A reset, and a replay: the hint is in the first block.
+    let mut reset = hub.subscribe("t", Some("not-an-id")).await.unwrap();
+    let frame = reset.next().await.unwrap();
+    let reset_block = format!("retry: 1500\nevent: {}\nid: ", control::RESET_EVENT);
+    assert!(frame.starts_with(reset_block.as_bytes()), "{frame:?}");
+    let mut replay = hub.subscribe("t", Some(id.as_str())).await.unwrap();
+    let live = hub.publish("t", Event::data("live")).await.unwrap();
+    assert_eq!(
+        replay.next().await.unwrap(),
+        format!("retry: 1500\nid: {live}\ndata: live\n\n")
+    );
+
+    // Through `next_batch` as through the `Stream`.
+    let mut batched = hub.subscribe("t", None).await.unwrap();
+    let id = hub.publish("t", Event::data("batched")).await.unwrap();
+    let mut batch = Vec::new();
+    assert!(batched.next_batch(&mut batch, 64).await);
+    assert_eq!(batch, [format!("retry: 1500\nid: {id}\ndata: batched\n\n")]);
+
+    // A stream that ends before any event ends with the line alone and no
+    // blank line: a client takes the time, and no event is dispatched.
+    let mut quiet = hub.subscribe("t", None).await.unwrap();
+    let mut quiet_batched = hub.subscribe("t", None).await.unwrap();
+    hub.shutdown();
+    assert_eq!(&quiet.next().await.unwrap()[..], b"retry: 1500\n");
+    assert_eq!(quiet.next().await, None);
+    let mut batch = Vec::new();
+    assert!(quiet_batched.next_batch(&mut batch, 64).await);
+    assert_eq!(batch, [&b"retry: 1500\n"[..]]);
+    assert!(!quiet_batched.next_batch(&mut batch, 64).await);
+    // What the stream sent parses as no event, and the time.
+    let items = ssehub_core::parse_all(b"retry: 1500\n").unwrap();
+    assert_eq!(items, [Item::Retry(1500)]);
 }
 
 #[tokio::test]
@@ -326,6 +374,7 @@ async fn pattern_subscriptions_match_by_segment_and_resume() {
 async fn until_lagged_wakes_a_writer_stuck_elsewhere() {
     let hub = Hub::builder().buffer_bytes(4 << 10).build();
     let mut sub = hub.subscribe("t", None).await.unwrap();
+    hub.publish("t", Event::data("first")).await.unwrap();
     // The writer took a first batch and is now "stuck in a write": it waits
     // only on until_lagged, not on the stream.
     let mut batch = Vec::new();
