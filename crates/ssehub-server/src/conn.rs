@@ -146,6 +146,8 @@ async fn write_stream<S: Io>(
         log,
     } = opened;
     // Subscribed before the head goes out: every later publish reaches it.
+    // The head goes out alone, at once: the body starts with the first event
+    // (the retry hint in its block; see `ssehub::Subscription`).
     let written = stream.write_all(&head).await;
     drop(head);
     let why = match written {

@@ -53,10 +53,10 @@ pub enum Resume {
 /// nobody published. Before the first event a client sees only the response
 /// headers (it is subscribed from then on) and keep-alive comment lines
 /// (`:\n`, which end no block). A stream that ends before any event (the hub
-/// shuts down) ends with the `retry:` line alone, unterminated: a client
-/// takes the reconnection time as it reads the field, and the stream ends
-/// without a blank line, so no event is dispatched. A subscriber cut off for
-/// lagging gets nothing more.
+/// shuts down) ends with the `retry:` line alone and no blank line after it:
+/// a client takes the reconnection time as it reads the field, and no block
+/// ends, so no event is dispatched. A subscriber cut off for lagging gets
+/// nothing more.
 ///
 /// The line is copied in front of the first event's frame (once per
 /// subscription), so that every item of the stream is whole blocks.
@@ -105,8 +105,8 @@ impl Subscription {
         block.freeze()
     }
 
-    /// At the end of a stream that sent no event: the `retry:` line alone,
-    /// unterminated (no blank line follows, so nothing is dispatched).
+    /// At the end of a stream that sent no event: the `retry:` line alone
+    /// (no blank line follows, so nothing is dispatched).
     /// Nothing for a stream cut off for lagging.
     fn hint_at_end(&mut self) -> Option<Bytes> {
         if !std::mem::take(&mut self.hint_pending) || self.sub.lock().lagged() {
