@@ -146,11 +146,17 @@ async fn a_stalled_subscriber_is_disconnected_and_others_get_everything() {
     });
     let mut max_queued = 0;
     for i in 0..1000 {
-        seen.wait_for(|&n| n + 32 >= i).await.unwrap();
+        tokio::time::timeout(Duration::from_secs(10), seen.wait_for(|&n| n + 32 >= i))
+            .await
+            .expect("the reader kept up within 10 s")
+            .unwrap();
         hub.publish("t", Event::data(&payload)).await.unwrap();
         max_queued = max_queued.max(hub.stats().queued_bytes);
     }
-    let (got, _reader) = reading.await.unwrap();
+    let (got, _reader) = tokio::time::timeout(Duration::from_secs(10), reading)
+        .await
+        .expect("the reader got everything within 10 s")
+        .unwrap();
     assert_eq!(got, 1000);
     let stats = hub.stats();
     assert_eq!(stats.lag_disconnects, 1);
@@ -235,6 +241,14 @@ async fn keepalive_comments_only_on_idle_streams() {
     assert_eq!((&next[..], after), (&b":\n"[..], EVERY));
 }
 
+/// The next item, failing (not hanging) when none comes within a minute
+/// (of paused time, where the clock jumps to the next timer).
+async fn next(sub: &mut Subscription) -> Option<Bytes> {
+    tokio::time::timeout(Duration::from_secs(60), sub.next())
+        .await
+        .expect("nothing within a minute")
+}
+
 #[tokio::test(start_paused = true)]
 async fn the_retry_hint_goes_in_the_first_events_block_never_alone() {
     let hub = Hub::builder()
@@ -244,27 +258,27 @@ async fn the_retry_hint_goes_in_the_first_events_block_never_alone() {
     // A fresh stream: keep-alive comment lines only, then the first live
     // event with the hint in its block, then events as they are.
     let mut sub = hub.subscribe("t", None).await.unwrap();
-    assert_eq!(&sub.next().await.unwrap()[..], b":\n");
+    assert_eq!(&next(&mut sub).await.unwrap()[..], b":\n");
     let id = hub.publish("t", Event::data("first")).await.unwrap();
     assert_eq!(
-        sub.next().await.unwrap(),
+        next(&mut sub).await.unwrap(),
         format!("retry: 1500\nid: {id}\ndata: first\n\n")
     );
     let id = hub.publish("t", Event::data("second")).await.unwrap();
     assert_eq!(
-        sub.next().await.unwrap(),
+        next(&mut sub).await.unwrap(),
         format!("id: {id}\ndata: second\n\n")
     );
 
     // A reset, and a replay: the hint is in the first block.
     let mut reset = hub.subscribe("t", Some("not-an-id")).await.unwrap();
-    let frame = reset.next().await.unwrap();
+    let frame = next(&mut reset).await.unwrap();
     let reset_block = format!("retry: 1500\nevent: {}\nid: ", control::RESET_EVENT);
     assert!(frame.starts_with(reset_block.as_bytes()), "{frame:?}");
     let mut replay = hub.subscribe("t", Some(id.as_str())).await.unwrap();
     let live = hub.publish("t", Event::data("live")).await.unwrap();
     assert_eq!(
-        replay.next().await.unwrap(),
+        next(&mut replay).await.unwrap(),
         format!("retry: 1500\nid: {live}\ndata: live\n\n")
     );
 
@@ -280,8 +294,8 @@ async fn the_retry_hint_goes_in_the_first_events_block_never_alone() {
     let mut quiet = hub.subscribe("t", None).await.unwrap();
     let mut quiet_batched = hub.subscribe("t", None).await.unwrap();
     hub.shutdown();
-    assert_eq!(&quiet.next().await.unwrap()[..], b"retry: 1500\n");
-    assert_eq!(quiet.next().await, None);
+    assert_eq!(&next(&mut quiet).await.unwrap()[..], b"retry: 1500\n");
+    assert_eq!(next(&mut quiet).await, None);
     let mut batch = Vec::new();
     assert!(quiet_batched.next_batch(&mut batch, 64).await);
     assert_eq!(batch, [&b"retry: 1500\n"[..]]);
