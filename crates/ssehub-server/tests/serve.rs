@@ -59,13 +59,15 @@ async fn raw_read(
 
 /// Both ways a stream is served over HTTP/1.1, the direct writer (a
 /// connection's first request) and the axum route (a later request on the
-/// same connection): the response headers come at once, with no body before
-/// the first event (no keep-alive here), so the client is subscribed from
-/// the headers on; the retry hint then comes in the first event's block,
-/// never in a block of its own (some clients dispatch that as an empty
-/// event).
+/// same connection): the response headers come at once, with the body's
+/// opening comment line (a first byte, so that no proxy holds the headers
+/// back) and nothing else before the first event (no keep-alive here); the
+/// client is subscribed from the headers on; the retry hint then comes in the
+/// first event's block, never in a block of its own (some clients dispatch
+/// that as an empty event).
 #[tokio::test]
-async fn headers_at_once_and_no_block_before_the_first_event_on_both_paths() {
+async fn headers_and_a_comment_line_at_once_then_the_hint_in_the_first_events_block_on_both_paths()
+{
     let hub = Hub::builder().keepalive(None).build();
     let s = start(hub, Config::default()).await;
     let addr = s.base.trim_start_matches("http://").to_owned();
@@ -80,7 +82,7 @@ async fn headers_at_once_and_no_block_before_the_first_event_on_both_paths() {
         stream.write_all(requests.as_bytes()).await.unwrap();
         let mut text = String::new();
         raw_read(&mut stream, &mut text, |t| {
-            t.contains("text/event-stream") && t.ends_with("\r\n\r\n")
+            t.contains("text/event-stream") && t.ends_with("\r\n\r\n2\r\n:\n\r\n")
         })
         .await;
         let head_len = text.len();

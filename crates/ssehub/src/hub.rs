@@ -30,12 +30,13 @@ fn retry_line(retry: Duration) -> Bytes {
     Bytes::from(format!("retry: {}\n", retry.as_millis()))
 }
 
-/// The keep-alive: one comment line and no blank line. A blank line would
-/// end a block, and some clients dispatch an empty event for a block that
-/// ends after any field was set, or (Python's `httpx-sse`) whenever an
-/// event id was ever seen; a comment line alone ends nothing, so no client
-/// sees an event nobody published. Browsers ignore it as any comment.
-const KEEPALIVE: &[u8] = b":\n";
+/// The keep-alive, and the first bytes of every stream: one comment line
+/// and no blank line. A blank line would end a block, and some clients
+/// dispatch an empty event for a block that ends after any field was set,
+/// or (Python's `httpx-sse`) whenever an event id was ever seen; a comment
+/// line alone ends nothing, so no client sees an event nobody published.
+/// Browsers ignore it as any comment.
+pub(crate) const COMMENT_LINE: &[u8] = b":\n";
 
 /// A Server-Sent Events hub: topics, fan-out, resume, backpressure.
 ///
@@ -51,7 +52,9 @@ const KEEPALIVE: &[u8] = b":\n";
 /// let mut sub = hub.subscribe("news", None).await?; // subscribed from here on
 /// let id = hub.publish("news", Event::data("hello")).await?;
 ///
-/// // The hub's reconnection hint comes with the first event.
+/// // A stream opens with a comment line; the hub's reconnection hint comes
+/// // with the first event.
+/// assert_eq!(sub.next().await.unwrap(), ":\n");
 /// let frame = sub.next().await.unwrap();
 /// assert_eq!(frame, format!("retry: 2000\nid: {id}\ndata: hello\n\n"));
 /// # Ok(()) }
@@ -635,7 +638,7 @@ impl Hub {
             return;
         }
         let hub: Weak<HubInner> = Arc::downgrade(&self.inner);
-        let frame = Bytes::from_static(KEEPALIVE);
+        let frame = Bytes::from_static(COMMENT_LINE);
         runtime.spawn(async move {
             let mut ticks = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
             ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);

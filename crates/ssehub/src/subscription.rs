@@ -36,10 +36,16 @@ pub enum Resume {
 /// A subscription: a `Stream` of encoded frames (`Bytes`) to write to the
 /// client as they come, in the hub's publish order, none twice.
 ///
-/// It starts with a reset or the replayed events when it resumed (and signal
-/// snapshots), then live events and keep-alive comment lines. It ends when
-/// the subscriber falls behind under [`LagPolicy::Disconnect`](crate::LagPolicy)
-/// or the hub shuts down. Dropping it unregisters it at once.
+/// It starts with a comment line (`:\n`), then a reset or the replayed events
+/// when it resumed (and signal snapshots), then live events and keep-alive
+/// comment lines. It ends when the subscriber falls behind under
+/// [`LagPolicy::Disconnect`](crate::LagPolicy) or the hub shuts down.
+/// Dropping it unregisters it at once.
+///
+/// The opening comment line gives the response a first body byte at once:
+/// some proxies (nginx serving HTTP/2 to the client) hold the response
+/// headers back until the body starts, and a client is subscribed once it
+/// has them. It ends no block, so no client dispatches anything for it.
 ///
 /// # The retry hint
 ///
@@ -51,8 +57,8 @@ pub enum Resume {
 /// empty `message` event by some clients (Python's `httpx-sse`, among
 /// others, dispatches on every blank line once any field was set), an event
 /// nobody published. Before the first event a client sees only the response
-/// headers (it is subscribed from then on) and keep-alive comment lines
-/// (`:\n`, which end no block). A stream that ends before any event (the hub
+/// headers (it is subscribed from then on) and comment lines (`:\n`, the
+/// opening one and keep-alives, which end no block). A stream that ends before any event (the hub
 /// shuts down) ends with the `retry:` line alone and no blank line after it:
 /// a client takes the reconnection time as it reads the field, and no block
 /// ends, so no event is dispatched. A subscriber cut off for lagging gets
@@ -67,6 +73,8 @@ pub struct Subscription {
     sub: Arc<Subscriber>,
     preface: VecDeque<Bytes>,
     resume: Resume,
+    /// The opening comment line has not gone out yet.
+    opening_pending: bool,
     /// The hub's `retry:` line has not gone out yet.
     hint_pending: bool,
 }
@@ -78,15 +86,26 @@ impl Subscription {
         preface: VecDeque<Bytes>,
         resume: Resume,
     ) -> Subscription {
-        // A stream that cannot resume carries its own `retry:` line.
+        // A stream that cannot resume carries its own `retry:` line, and
+        // starts its body with it.
         let hint_pending = hub.retry_line.is_some() && resume != Resume::Unavailable;
         Subscription {
             hub,
             sub,
             preface,
             resume,
+            opening_pending: resume != Resume::Unavailable,
             hint_pending,
         }
+    }
+
+    /// The opening comment line, once, unless the stream was cut off for
+    /// lagging before it went out.
+    fn opening(&mut self) -> Option<Bytes> {
+        if !std::mem::take(&mut self.opening_pending) || self.sub.lock().lagged() {
+            return None;
+        }
+        Some(Bytes::from_static(crate::hub::COMMENT_LINE))
     }
 
     /// `frame`, with the hub's `retry:` line in front if it is the first
@@ -164,6 +183,7 @@ impl Subscription {
     ) -> Poll<bool> {
         let max = max.max(1);
         let start = out.len();
+        out.extend(self.opening());
         while out.len() - start < max {
             match self.preface.pop_front() {
                 Some(frame) => out.push(frame),
@@ -217,6 +237,9 @@ impl Stream for Subscription {
     type Item = Bytes;
 
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Bytes>> {
+        if let Some(opening) = self.opening() {
+            return Poll::Ready(Some(opening));
+        }
         if let Some(frame) = self.preface.pop_front() {
             if self.preface.is_empty() {
                 self.preface = VecDeque::new(); // idle streams keep nothing

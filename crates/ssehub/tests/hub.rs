@@ -214,8 +214,11 @@ async fn keepalive_comments_only_on_idle_streams() {
     let hub = Hub::builder().keepalive(Some(EVERY)).retry(None).build();
     let start = Instant::now();
     let mut sub = hub.subscribe("t", None).await.unwrap();
-    // Nothing for a period: one comment line (no blank line, which some
-    // clients would dispatch as an empty event), after one period.
+    // The stream opens with a comment line (no blank line, which some
+    // clients would dispatch as an empty event), at once.
+    let (frame, after) = next_frame_after(&mut sub, start).await;
+    assert_eq!((&frame[..], after), (&b":\n"[..], Duration::ZERO));
+    // Nothing for a period: one keep-alive, the same line, after one period.
     let (frame, after) = next_frame_after(&mut sub, start).await;
     assert_eq!(&frame[..], b":\n");
     assert_eq!(after, EVERY, "the first keep-alive of an idle stream");
@@ -255,9 +258,11 @@ async fn the_retry_hint_goes_in_the_first_events_block_never_alone() {
         .retry(Some(Duration::from_millis(1500)))
         .keepalive(Some(Duration::from_secs(15)))
         .build();
-    // A fresh stream: keep-alive comment lines only, then the first live
-    // event with the hint in its block, then events as they are.
+    // A fresh stream: comment lines only (the opening one, keep-alives),
+    // then the first live event with the hint in its block, then events as
+    // they are.
     let mut sub = hub.subscribe("t", None).await.unwrap();
+    assert_eq!(&next(&mut sub).await.unwrap()[..], b":\n");
     assert_eq!(&next(&mut sub).await.unwrap()[..], b":\n");
     let id = hub.publish("t", Event::data("first")).await.unwrap();
     assert_eq!(
@@ -272,11 +277,13 @@ async fn the_retry_hint_goes_in_the_first_events_block_never_alone() {
 
     // A reset, and a replay: the hint is in the first block.
     let mut reset = hub.subscribe("t", Some("not-an-id")).await.unwrap();
+    assert_eq!(&next(&mut reset).await.unwrap()[..], b":\n");
     let frame = next(&mut reset).await.unwrap();
     let reset_block = format!("retry: 1500\nevent: {}\nid: ", control::RESET_EVENT);
     assert!(frame.starts_with(reset_block.as_bytes()), "{frame:?}");
     let mut replay = hub.subscribe("t", Some(id.as_str())).await.unwrap();
     let live = hub.publish("t", Event::data("live")).await.unwrap();
+    assert_eq!(&next(&mut replay).await.unwrap()[..], b":\n");
     assert_eq!(
         next(&mut replay).await.unwrap(),
         format!("retry: 1500\nid: {live}\ndata: live\n\n")
@@ -287,21 +294,28 @@ async fn the_retry_hint_goes_in_the_first_events_block_never_alone() {
     let id = hub.publish("t", Event::data("batched")).await.unwrap();
     let mut batch = Vec::new();
     assert!(batched.next_batch(&mut batch, 64).await);
-    assert_eq!(batch, [format!("retry: 1500\nid: {id}\ndata: batched\n\n")]);
+    assert_eq!(
+        batch,
+        [
+            ":\n".to_owned(),
+            format!("retry: 1500\nid: {id}\ndata: batched\n\n")
+        ]
+    );
 
     // A stream that ends before any event ends with the line alone and no
     // blank line: a client takes the time, and no event is dispatched.
     let mut quiet = hub.subscribe("t", None).await.unwrap();
     let mut quiet_batched = hub.subscribe("t", None).await.unwrap();
     hub.shutdown();
+    assert_eq!(&next(&mut quiet).await.unwrap()[..], b":\n");
     assert_eq!(&next(&mut quiet).await.unwrap()[..], b"retry: 1500\n");
     assert_eq!(next(&mut quiet).await, None);
     let mut batch = Vec::new();
     assert!(quiet_batched.next_batch(&mut batch, 64).await);
-    assert_eq!(batch, [&b"retry: 1500\n"[..]]);
+    assert_eq!(batch, [&b":\n"[..], &b"retry: 1500\n"[..]]);
     assert!(!quiet_batched.next_batch(&mut batch, 64).await);
     // What the stream sent parses as no event, and the time.
-    let items = ssehub_core::parse_all(b"retry: 1500\n").unwrap();
+    let items = ssehub_core::parse_all(b":\nretry: 1500\n").unwrap();
     assert_eq!(items, [Item::Retry(1500)]);
 }
 

@@ -146,9 +146,15 @@ impl Client {
         }
     }
 
-    /// Reads until a keep-alive comment has arrived.
-    async fn until_keepalive(&mut self) -> anyhow::Result<()> {
-        while !(self.text.starts_with(':') || self.text.contains("\n:")) {
+    /// Reads until `n` comment lines (`:`) have arrived.
+    async fn until_comments(&mut self, n: usize) -> anyhow::Result<()> {
+        while self
+            .text
+            .split_inclusive('\n')
+            .filter(|l| *l == ":\n")
+            .count()
+            < n
+        {
             ensure!(self.read().await?, "the stream ended: {:?}", self.text);
         }
         Ok(())
@@ -339,9 +345,9 @@ where
 
 /// `text/event-stream`, no caching, no proxy buffering, and not compressed
 /// even for a client that accepts compression. The headers come at once,
-/// with no body (no keep-alive here): the adapter must not hold them back
-/// until the first frame. The body is the plain event stream, the retry hint
-/// in the first event's block (never a block of its own, which some clients
+/// and the body's opening comment line with them (no keep-alive here, no
+/// event yet). The body is the plain event stream, the retry hint in the
+/// first event's block (never a block of its own, which some clients
 /// dispatch as an empty event).
 pub(crate) async fn response_headers<F, Fut>(start: F) -> anyhow::Result<()>
 where
@@ -371,6 +377,9 @@ where
         "compressed: {encoding:?}"
     );
     assert!(header("content-length").is_none(), "a stream has no length");
+    // The opening comment line, before any event.
+    client.until_comments(1).await?;
+    assert_eq!(client.text, ":\n");
     // Subscribed once the headers are out.
     let id = publish(&hub, "t", "plain").await?;
     assert_eq!(client.next_item().await?, Item::Retry(2000));
@@ -381,7 +390,7 @@ where
     );
     assert_eq!(
         client.text,
-        format!("retry: 2000\nid: {id}\ndata: plain\n\n")
+        format!(":\nretry: 2000\nid: {id}\ndata: plain\n\n")
     );
     let id = publish(&hub, "t", "second").await?;
     // Only the first block has it.
@@ -407,8 +416,9 @@ where
         .build();
     let server = start(hub.clone()).await?;
     let mut client = Client::open(&server.url("topic=t"), &[]).await?;
-    client.until_keepalive().await?;
-    // A comment line and no blank line (no block ends: no client sees an
+    // The opening comment line, then a keep-alive.
+    client.until_comments(2).await?;
+    // Comment lines and no blank line (no block ends: no client sees an
     // event), and nothing else: the retry hint waits for the first event.
     ensure!(
         client.text.split_inclusive('\n').all(|line| line == ":\n"),
@@ -437,7 +447,7 @@ where
     let mut clients = Vec::new();
     for _ in 0..3 {
         let mut client = Client::open(&server.url("topic=t&topic=u"), &[]).await?;
-        client.until_keepalive().await?; // the stream is flowing
+        client.until_comments(1).await?; // the stream is flowing
         clients.push(client);
     }
     assert_eq!(hub.stats().connections, 3);
@@ -470,7 +480,7 @@ where
     while client.read().await? {}
     assert!(client.items.is_empty(), "{:?}", client.items);
     while quiet.read().await? {}
-    assert_eq!(quiet.text, "retry: 2000\n");
+    assert_eq!(quiet.text, ":\nretry: 2000\n");
     assert_eq!(Vec::from(quiet.items), [Item::Retry(2000)]);
     Ok(())
 }
