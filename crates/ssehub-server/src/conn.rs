@@ -146,6 +146,9 @@ async fn write_stream<S: Io>(
         log,
     } = opened;
     // Subscribed before the head goes out: every later publish reaches it.
+    // The head goes out at once, then the body's opening comment line (a
+    // first byte for proxies that wait for one); the retry hint comes in the
+    // first event's block (see `ssehub::Subscription`).
     let written = stream.write_all(&head).await;
     drop(head);
     let why = match written {

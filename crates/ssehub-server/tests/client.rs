@@ -125,15 +125,24 @@ async fn resumes_across_a_server_side_cut_with_nothing_lost_or_repeated() {
     let mut received = Vec::new();
     let mut ids = Vec::new();
 
-    // The hub's retry hint comes with the response: from then on the client
-    // is subscribed.
-    assert!(matches!(recv().await, Event::Retry(10)));
+    // Subscribed once the hub counts the stream (before its response
+    // headers go out): every later publish reaches it.
+    tokio::time::timeout(GUARD, async {
+        while hub.stats().connections == 0 {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    })
+    .await
+    .expect("the client did not connect");
     for n in 1..=5 {
         ids.push(publish(&hub, &n.to_string()).await);
     }
+    // The hub's retry hint comes in the first event's block.
+    assert!(matches!(recv().await, Event::Retry(10)));
     while received.len() < 5 {
-        if let Event::Message(m) = recv().await {
-            received.push(m);
+        match recv().await {
+            Event::Message(m) => received.push(m),
+            other => panic!("unexpected {other:?}"),
         }
     }
     cutter.cut();
@@ -164,6 +173,9 @@ async fn resumes_across_a_server_side_cut_with_nothing_lost_or_repeated() {
     let seen_ids: Vec<String> = received.iter().map(|m| m.last_event_id.clone()).collect();
     assert_eq!(seen_ids, ids);
     assert_eq!(cutter.requests(), vec![None, Some(ids[4].clone())]);
+    // The hub counts a resume, not a reset.
+    let stats = hub.stats();
+    assert_eq!((stats.resumes, stats.resets), (1, 0), "resumed, not reset");
     reader.abort();
 }
 
@@ -219,6 +231,10 @@ async fn a_remote_signal_converges_after_updates_cuts_and_resets() {
     let requests = cutter.requests();
     assert_eq!(requests.len(), 2, "{requests:?}");
     assert!(requests[1].is_some(), "resumed with Last-Event-ID");
+    // A reset and a fresh snapshot would converge too: the hub's counts say
+    // it was a resume.
+    let stats = hub.stats();
+    assert_eq!((stats.resumes, stats.resets), (1, 0), "resumed, not reset");
 
     // A cut past history: the hub resets, the client takes a new snapshot.
     cutter.cut();
@@ -227,6 +243,8 @@ async fn a_remote_signal_converges_after_updates_cuts_and_resets() {
     }
     cutter.release();
     converged(&mut rx, version, todo.get().await.unwrap()).await;
+    let stats = hub.stats();
+    assert_eq!((stats.resumes, stats.resets), (1, 1), "this time a reset");
     assert_eq!(remote.version(), version);
     assert_eq!(remote.get()["items"].as_array().unwrap().len(), 11);
 }

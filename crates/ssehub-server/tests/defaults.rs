@@ -26,7 +26,13 @@ async fn open_stream(addr: &str, topic: &str) -> (TcpStream, String) {
     let mut head = Vec::new();
     let mut byte = [0u8; 1024];
     while !head.windows(4).any(|w| w == b"\r\n\r\n") {
-        let n = conn.read(&mut byte).await.unwrap();
+        let n = timeout(GUARD, conn.read(&mut byte))
+            .await
+            .unwrap_or_else(|_| {
+                let head = String::from_utf8_lossy(&head);
+                panic!("no response head within {GUARD:?}: {head:?}")
+            })
+            .unwrap();
         assert!(n > 0, "closed after {:?}", String::from_utf8_lossy(&head));
         head.extend_from_slice(&byte[..n]);
     }

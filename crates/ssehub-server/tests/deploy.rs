@@ -181,8 +181,15 @@ fn client_from(from: &str, port: u16, ca: &[u8]) -> reqwest::Client {
         .unwrap()
 }
 
+/// `GET url`: its response headers must come at once, well before the
+/// hub's first keep-alive (15 s): a stream's body starts with a comment line
+/// so that no proxy holds them back (nginx serving HTTP/2 does until the
+/// body starts).
 async fn open(http: &reqwest::Client, url: &str) -> reqwest::Response {
-    timeout(GUARD, http.get(url).send()).await.unwrap().unwrap()
+    timeout(Duration::from_secs(10), http.get(url).send())
+        .await
+        .unwrap_or_else(|_| panic!("no response headers within 10 s for {url}"))
+        .unwrap()
 }
 
 #[tokio::test]

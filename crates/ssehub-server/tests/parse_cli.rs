@@ -3,9 +3,30 @@
 
 use std::io::{BufRead, BufReader, Write};
 use std::process::{Command, Output, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+/// The longest a test waits for the process: a wait fails with a message
+/// instead of hanging.
+const WAIT: Duration = Duration::from_secs(30);
 
 fn ssehub() -> Command {
     Command::new(env!("CARGO_BIN_EXE_ssehub"))
+}
+
+/// Runs `f` on a thread of its own and returns what it returns, or kills
+/// the process `pid` and fails if that takes longer than [`WAIT`].
+fn within<T: Send + 'static>(what: &str, pid: u32, f: impl FnOnce() -> T + Send + 'static) -> T {
+    let (done, result) = mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = done.send(f());
+    });
+    result.recv_timeout(WAIT).unwrap_or_else(|_| {
+        let _ = Command::new("kill")
+            .args(["-KILL", &pid.to_string()])
+            .status();
+        panic!("{what}: not within {WAIT:?}")
+    })
 }
 
 /// Runs `ssehub ARGS` with all of `input` on stdin, then end of input.
@@ -18,7 +39,24 @@ fn run(args: &[&str], input: &[u8]) -> Output {
         .spawn()
         .unwrap();
     child.stdin.take().unwrap().write_all(input).unwrap();
-    child.wait_with_output().unwrap()
+    let (stdout, stderr) = (child.stdout.take().unwrap(), child.stderr.take().unwrap());
+    let read = |mut from: Box<dyn std::io::Read + Send>| {
+        move || {
+            let mut out = Vec::new();
+            from.read_to_end(&mut out).unwrap();
+            out
+        }
+    };
+    let stderr = std::thread::spawn(read(Box::new(stderr)));
+    let pid = child.id();
+    let stdout = within("the output", pid, read(Box::new(stdout)));
+    let stderr = stderr.join().unwrap();
+    let status = within("the exit", pid, move || child.wait().unwrap());
+    Output {
+        status,
+        stdout,
+        stderr,
+    }
 }
 
 #[test]
@@ -47,20 +85,36 @@ fn flushes_each_event_on_a_live_pipe() {
         .spawn()
         .unwrap();
     let mut stdin = child.stdin.take().unwrap();
+    // Lines are read on a thread of their own, so that a line that never
+    // comes fails the test (after WAIT) instead of hanging it.
+    let (lines, line) = mpsc::channel();
     let mut stdout = BufReader::new(child.stdout.take().unwrap());
+    std::thread::spawn(move || loop {
+        let mut text = String::new();
+        let n = stdout.read_line(&mut text).unwrap();
+        if n == 0 || lines.send(text).is_err() {
+            break;
+        }
+    });
     for i in 0..3 {
         // stdin stays open: the line must come out before end of input.
         writeln!(stdin, "data: {i}\n").unwrap();
         stdin.flush().unwrap();
-        let mut line = String::new();
-        stdout.read_line(&mut line).unwrap();
+        let Ok(got) = line.recv_timeout(WAIT) else {
+            let _ = child.kill();
+            panic!("no line for event {i} within {WAIT:?} while stdin stays open");
+        };
         assert_eq!(
-            line,
+            got,
             format!("{{\"event\":\"message\",\"data\":\"{i}\",\"id\":\"\"}}\n")
         );
     }
     drop(stdin);
-    assert!(child.wait().unwrap().success());
+    let pid = child.id();
+    let status = within("the exit after end of input", pid, move || {
+        child.wait().unwrap()
+    });
+    assert!(status.success());
 }
 
 #[test]

@@ -165,7 +165,8 @@ async fn redis_lost_while_running_answers_503_and_recovers() {
     assert_eq!(health["status"], "backend_unavailable");
     assert_eq!(health["backend"]["state"], "reconnecting");
     // A client resuming now is told to retry in a second, with a 200 that
-    // EventSource follows (an error status would make it give up).
+    // EventSource follows (an error status would make it give up): a
+    // `retry:` line and a comment, no blank line, so no client sees an event.
     let res = s
         .http
         .get(format!("{}/events?topic=t", s.base))
@@ -176,9 +177,10 @@ async fn redis_lost_while_running_answers_503_and_recovers() {
     assert_eq!(res.status(), 200);
     let body = res.text().await.unwrap();
     assert!(
-        body.starts_with("retry: 1000\n\n: cannot resume now"),
+        body.starts_with("retry: 1000\n: cannot resume now"),
         "{body}"
     );
+    assert!(!body.contains("\n\n"), "no block ends: {body:?}");
 
     redis.restart().unwrap();
     await_health(&s, 200).await;

@@ -5,7 +5,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{data, next_events, start, Items};
+use common::{data, next_events, start, within, Items};
 use futures_util::StreamExt;
 use serde_json::{json, Value};
 use ssehub::Hub;
@@ -14,21 +14,90 @@ use ssehub_server::Config;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 #[tokio::test]
-async fn event_stream_headers_and_retry_hint_first() {
+async fn event_stream_headers_and_retry_hint_with_the_first_event() {
     let s = start(Hub::new(), Config::default()).await;
-    let res = s
-        .http
-        .get(format!("{}/events?topic=t", s.base))
-        .send()
-        .await
-        .unwrap();
+    let res = within("the response headers", async {
+        s.http
+            .get(format!("{}/events?topic=t", s.base))
+            .send()
+            .await
+            .unwrap()
+    })
+    .await;
     let h = res.headers();
     assert_eq!(h["content-type"], "text/event-stream");
     assert_eq!(h["cache-control"], "no-cache");
     assert_eq!(h["x-accel-buffering"], "no");
     assert!(h.get("content-encoding").is_none());
     let mut items = EventStream::new(res.bytes_stream());
-    assert_eq!(items.next().await.unwrap().unwrap(), Item::Retry(2000));
+    let id = s.publish_ok("t", "first").await;
+    let item = within("the first event", items.next()).await;
+    assert_eq!(item.unwrap().unwrap(), Item::Retry(2000));
+    let item = within("the first event", items.next()).await;
+    let Item::Event(event) = item.unwrap().unwrap() else {
+        panic!("the first event")
+    };
+    assert_eq!((event.data.as_str(), event.last_event_id), ("first", id));
+}
+
+/// A raw HTTP/1.1 connection: `requests` written at once, then the bytes
+/// read until `until` holds of them (within [`common::WAIT`]).
+async fn raw_read(
+    stream: &mut tokio::net::TcpStream,
+    text: &mut String,
+    until: impl Fn(&str) -> bool,
+) {
+    let mut buf = [0u8; 4096];
+    while !until(text) {
+        let n = within(&format!("more bytes after {text:?}"), stream.read(&mut buf))
+            .await
+            .unwrap();
+        assert!(n > 0, "the connection closed after {text:?}");
+        text.push_str(std::str::from_utf8(&buf[..n]).unwrap());
+    }
+}
+
+/// Both ways a stream is served over HTTP/1.1, the direct writer (a
+/// connection's first request) and the axum route (a later request on the
+/// same connection): the response headers come at once, with the body's
+/// opening comment line (a first byte, so that no proxy holds the headers
+/// back) and nothing else before the first event (no keep-alive here); the
+/// client is subscribed from the headers on; the retry hint then comes in the
+/// first event's block, never in a block of its own (some clients dispatch
+/// that as an empty event).
+#[tokio::test]
+async fn headers_and_a_comment_line_at_once_then_the_hint_in_the_first_events_block_on_both_paths()
+{
+    let hub = Hub::builder().keepalive(None).build();
+    let s = start(hub, Config::default()).await;
+    let addr = s.base.trim_start_matches("http://").to_owned();
+    for (path, requests) in [
+        ("direct", "GET /events?topic=t HTTP/1.1\r\nhost: x\r\n\r\n"),
+        (
+            "axum route",
+            "GET /healthz HTTP/1.1\r\nhost: x\r\n\r\nGET /events?topic=t HTTP/1.1\r\nhost: x\r\n\r\n",
+        ),
+    ] {
+        let mut stream = tokio::net::TcpStream::connect(&addr).await.unwrap();
+        stream.write_all(requests.as_bytes()).await.unwrap();
+        let mut text = String::new();
+        raw_read(&mut stream, &mut text, |t| {
+            t.contains("text/event-stream") && t.ends_with("\r\n\r\n2\r\n:\n\r\n")
+        })
+        .await;
+        let head_len = text.len();
+        let id = s.publish_ok("t", path).await;
+        raw_read(&mut stream, &mut text, |t| t.contains("\n\n")).await;
+        let body = &text[head_len..];
+        // One chunk: its size line, then the first block.
+        let block = format!("retry: 2000\nid: {id}\ndata: {path}\n\n");
+        let (size, chunk) = body.split_once("\r\n").unwrap();
+        assert_eq!(
+            (usize::from_str_radix(size, 16), chunk),
+            (Ok(block.len()), format!("{block}\r\n").as_str()),
+            "{path}: the first bytes of the body"
+        );
+    }
 }
 
 #[tokio::test]
@@ -236,9 +305,12 @@ async fn a_stalled_client_never_holds_up_others_and_its_memory_is_bounded() {
         .unwrap();
     let mut reader = s.subscribe("topic=big", None).await;
     // Both registered (the reader's headers are out; wait for the stalled one).
-    while s.hub.stats().connections < 2 {
-        tokio::task::yield_now().await;
-    }
+    within("the stalled client's subscription", async {
+        while s.hub.stats().connections < 2 {
+            tokio::task::yield_now().await;
+        }
+    })
+    .await;
     let payload = "p".repeat(64 << 10);
     let events = 1280; // 80 MiB
     let (progress, mut seen) = tokio::sync::watch::channel(0usize);
@@ -292,9 +364,13 @@ async fn a_stalled_client_never_holds_up_others_and_its_memory_is_bounded() {
 async fn shutdown_ends_streams_and_returns() {
     let mut s = start(Hub::new(), Config::default()).await;
     let mut items = s.subscribe("topic=t", None).await;
-    assert_eq!(items.next().await.unwrap().unwrap(), Item::Retry(2000));
     s.stop.take().unwrap().send(()).unwrap();
-    assert!(items.next().await.is_none(), "the stream ends");
+    // No event came: the stream ends with the retry hint alone (no blank
+    // line, so no event), then ends.
+    let item = within("the end of the stream", items.next()).await;
+    assert_eq!(item.unwrap().unwrap(), Item::Retry(2000));
+    let end = within("the end of the stream", items.next()).await;
+    assert!(end.is_none(), "the stream ends");
     tokio::time::timeout(Duration::from_secs(10), s.done)
         .await
         .expect("run returns within the grace period")
@@ -373,7 +449,11 @@ async fn signals_over_http() {
     let snapshot: Value = serde_json::from_str(&got[0].data).unwrap();
     assert_eq!(snapshot, json!({"v": 0, "snapshot": {"users": ["ann"]}}));
     let patch: Value = serde_json::from_str(&got[1].data).unwrap();
-    assert_eq!(patch["v"], 1);
+    assert_eq!(
+        patch,
+        json!({"v": 1, "patch": [{"op": "add", "path": "/users/1", "value": "bob"}]}),
+        "the change as one diff of the value"
+    );
 
     for (method, content_type, body, status, code) in [
         (

@@ -10,7 +10,9 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use common::{Logged, TempDir};
+use futures_util::StreamExt;
 use serde_json::json;
+use ssehub_core::Item;
 use tokio::net::TcpStream;
 use tokio::time::timeout;
 
@@ -126,11 +128,15 @@ async fn https_serves_events_over_http2_and_http1() {
 
     for http1 in [false, true] {
         let http = client(&ca, http1);
-        let res = http
-            .get(format!("{base}/events?topic=news"))
-            .send()
-            .await
-            .unwrap();
+        // The headers come at once, though no event and no keep-alive (every
+        // 15 s) has been written yet: the client is subscribed from then on.
+        let res = timeout(
+            Duration::from_secs(10),
+            http.get(format!("{base}/events?topic=news")).send(),
+        )
+        .await
+        .expect("the response headers before any body")
+        .unwrap();
         assert_eq!(res.status(), 200);
         let want = if http1 {
             reqwest::Version::HTTP_11
@@ -148,6 +154,9 @@ async fn https_serves_events_over_http2_and_http1() {
             .unwrap();
         assert_eq!(published.status(), 200);
         assert_eq!(published.version(), want);
+        // The retry hint comes in the first event's block.
+        let item = timeout(GUARD, events.next()).await.unwrap();
+        assert!(matches!(item, Some(Ok(Item::Retry(2000)))), "{item:?}");
         assert_eq!(
             common::next_data(&mut events).await,
             format!("over {want:?}")

@@ -23,14 +23,20 @@ use crate::topic::{IntoTopics, Topic, TopicError};
 /// is told to come back.
 const RETRY_UNAVAILABLE: Duration = Duration::from_secs(1);
 
-fn retry_hint(retry: Duration) -> Bytes {
-    Bytes::from(
-        Event::builder()
-            .retry(retry)
-            .build()
-            .expect("a retry field is always valid"),
-    )
+/// The `retry:` line of the reconnection hint, without the blank line that
+/// would end a block: a [`Subscription`] puts it in front of its first event
+/// (see "The retry hint" there).
+fn retry_line(retry: Duration) -> Bytes {
+    Bytes::from(format!("retry: {}\n", retry.as_millis()))
 }
+
+/// The keep-alive, and the first bytes of every stream: one comment line
+/// and no blank line. A blank line would end a block, and some clients
+/// dispatch an empty event for a block that ends after any field was set,
+/// or (Python's `httpx-sse`) whenever an event id was ever seen; a comment
+/// line alone ends nothing, so no client sees an event nobody published.
+/// Browsers ignore it as any comment.
+pub(crate) const COMMENT_LINE: &[u8] = b":\n";
 
 /// A Server-Sent Events hub: topics, fan-out, resume, backpressure.
 ///
@@ -46,9 +52,11 @@ fn retry_hint(retry: Duration) -> Bytes {
 /// let mut sub = hub.subscribe("news", None).await?; // subscribed from here on
 /// let id = hub.publish("news", Event::data("hello")).await?;
 ///
-/// let _retry_hint = sub.next().await;
+/// // A stream opens with a comment line; the hub's reconnection hint comes
+/// // with the first event.
+/// assert_eq!(sub.next().await.unwrap(), ":\n");
 /// let frame = sub.next().await.unwrap();
-/// assert_eq!(frame, format!("id: {id}\ndata: hello\n\n"));
+/// assert_eq!(frame, format!("retry: 2000\nid: {id}\ndata: hello\n\n"));
 /// # Ok(()) }
 /// ```
 #[derive(Clone, Debug)]
@@ -62,7 +70,8 @@ pub(crate) struct HubInner {
     backend: Arc<dyn Backend>,
     feed: Feed,
     config: HubBuilder,
-    retry_frame: Option<Bytes>,
+    /// `retry: N\n`, for [`Subscription`] to send with its first event.
+    pub(crate) retry_line: Option<Bytes>,
     keepalive_started: AtomicBool,
     closed: AtomicBool,
     published: AtomicU64,
@@ -121,14 +130,17 @@ impl HubBuilder {
     }
 
     /// Interval of keep-alive comments on otherwise idle streams, or `None`
-    /// for none. Default: 15 s. Needs a tokio runtime.
+    /// for none. Default: 15 s. Needs a tokio runtime. A keep-alive is one
+    /// comment line, `:\n`, with no blank line after it (which some clients
+    /// would dispatch as an empty event).
     pub fn keepalive(mut self, every: Option<Duration>) -> Self {
         self.keepalive = every.filter(|d| !d.is_zero());
         self
     }
 
-    /// Reconnection time sent to each client on connect (`retry:`), or `None`
-    /// to send none. Default: 2 s.
+    /// Reconnection time sent to each client (`retry:`), or `None` to send
+    /// none. Default: 2 s. It goes out with the stream's first event, in
+    /// that event's block (see [`Subscription`]'s "The retry hint").
     pub fn retry(mut self, retry: Option<Duration>) -> Self {
         self.retry = retry;
         self
@@ -196,14 +208,14 @@ impl HubBuilder {
             EventId::new("").expect("an empty id is valid"),
         );
         backend.start(feed.clone());
-        let retry_frame = self.retry.map(retry_hint);
+        let retry_line = self.retry.map(retry_line);
         Hub {
             inner: Arc::new(HubInner {
                 registry,
                 backend,
                 feed,
                 config: self,
-                retry_frame,
+                retry_line,
                 keepalive_started: AtomicBool::new(false),
                 closed: AtomicBool::new(false),
                 published: AtomicU64::new(0),
@@ -579,7 +591,6 @@ impl Hub {
         let attached = inner.feed.attach(make);
 
         let mut preface = VecDeque::new();
-        preface.extend(inner.retry_frame.clone());
         let resume = match last_event_id {
             None => Resume::Fresh,
             Some(last) => {
@@ -613,13 +624,16 @@ impl Hub {
                     Err(e) => {
                         // The client is told to come back: a short stream
                         // with a retry hint, which `EventSource` follows
-                        // (an error status would make it give up).
+                        // (an error status would make it give up). A `retry:`
+                        // line and a comment, with no blank line: no block
+                        // ends, so no client dispatches an event.
                         inner.registry.unregister(&attached.sub);
                         attached.sub.end(End::Shutdown);
-                        let preface = VecDeque::from([
-                            retry_hint(RETRY_UNAVAILABLE),
-                            ssehub_core::comment(&format!("cannot resume now: {e}")),
-                        ]);
+                        let comment = ssehub_core::comment(&format!("cannot resume now: {e}"));
+                        let comment = comment.strip_suffix(b"\n").unwrap_or(&comment);
+                        let mut notice = retry_line(RETRY_UNAVAILABLE).to_vec();
+                        notice.extend_from_slice(comment);
+                        let preface = VecDeque::from([Bytes::from(notice)]);
                         return Ok(Subscription::new(
                             inner.clone(),
                             attached.sub,
@@ -719,7 +733,7 @@ impl Hub {
             return;
         }
         let hub: Weak<HubInner> = Arc::downgrade(&self.inner);
-        let frame = ssehub_core::comment("");
+        let frame = Bytes::from_static(COMMENT_LINE);
         runtime.spawn(async move {
             let mut ticks = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
             ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);

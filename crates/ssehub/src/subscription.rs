@@ -5,7 +5,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 use futures_core::Stream;
 
 use crate::control::ResetReason;
@@ -27,18 +27,45 @@ pub enum Resume {
     /// event comes first.
     Reset(ResetReason),
     /// The backend could not tell what was missed (Redis unreachable): the
-    /// stream is a `retry:` hint and a comment, then ends, so that the client
-    /// reconnects soon with the same `Last-Event-ID`.
+    /// stream is a `retry:` line and a comment line, with no blank line (so
+    /// no event), then ends, so that the client reconnects soon with the same
+    /// `Last-Event-ID`.
     Unavailable,
 }
 
 /// A subscription: a `Stream` of encoded frames (`Bytes`) to write to the
 /// client as they come, in the hub's publish order, none twice.
 ///
-/// It starts with a `retry:` hint, then a reset or the replayed events when
-/// it resumed, then live events and keep-alive comments. It ends when the
-/// subscriber falls behind under [`LagPolicy::Disconnect`](crate::LagPolicy)
-/// or the hub shuts down. Dropping it unregisters it at once.
+/// It starts with a comment line (`:\n`), then a reset or the replayed events
+/// when it resumed (and signal snapshots), then live events and keep-alive
+/// comment lines. It ends when the subscriber falls behind under
+/// [`LagPolicy::Disconnect`](crate::LagPolicy) or the hub shuts down.
+/// Dropping it unregisters it at once.
+///
+/// The opening comment line gives the response a first body byte at once:
+/// some proxies (nginx serving HTTP/2 to the client) hold the response
+/// headers back until the body starts, and a client is subscribed once it
+/// has them. It ends no block, so no client dispatches anything for it.
+///
+/// # The retry hint
+///
+/// The hub's reconnection time ([`HubBuilder::retry`](crate::HubBuilder::retry))
+/// goes out as a `retry: N` line at the start of the first event's block
+/// (`retry: 2000\nid: …\ndata: …\n\n`), whichever event comes first: a
+/// reset, a replayed event, a snapshot or a live event. Never in a block of
+/// its own: a block that sets `retry` and then ends is dispatched as an
+/// empty `message` event by some clients (Python's `httpx-sse`, among
+/// others, dispatches on every blank line once any field was set), an event
+/// nobody published. Before the first event a client sees only the response
+/// headers (it is subscribed from then on) and comment lines (`:\n`, the
+/// opening one and keep-alives, which end no block). A stream that ends before any event (the hub
+/// shuts down) ends with the `retry:` line alone and no blank line after it:
+/// a client takes the reconnection time as it reads the field, and no block
+/// ends, so no event is dispatched. A subscriber cut off for lagging gets
+/// nothing more.
+///
+/// The line is copied in front of the first event's frame (once per
+/// subscription), so that every item of the stream is whole blocks.
 #[derive(Debug)]
 #[must_use = "a subscription receives nothing unless polled"]
 pub struct Subscription {
@@ -46,6 +73,10 @@ pub struct Subscription {
     sub: Arc<Subscriber>,
     preface: VecDeque<Bytes>,
     resume: Resume,
+    /// The opening comment line has not gone out yet.
+    opening_pending: bool,
+    /// The hub's `retry:` line has not gone out yet.
+    hint_pending: bool,
 }
 
 impl Subscription {
@@ -55,12 +86,52 @@ impl Subscription {
         preface: VecDeque<Bytes>,
         resume: Resume,
     ) -> Subscription {
+        // A stream that cannot resume carries its own `retry:` line, and
+        // starts its body with it.
+        let hint_pending = hub.retry_line.is_some() && resume != Resume::Unavailable;
         Subscription {
             hub,
             sub,
             preface,
             resume,
+            opening_pending: resume != Resume::Unavailable,
+            hint_pending,
         }
+    }
+
+    /// The opening comment line, once, unless the stream was cut off for
+    /// lagging before it went out.
+    fn opening(&mut self) -> Option<Bytes> {
+        if !std::mem::take(&mut self.opening_pending) || self.sub.lock().lagged() {
+            return None;
+        }
+        Some(Bytes::from_static(crate::hub::COMMENT_LINE))
+    }
+
+    /// `frame`, with the hub's `retry:` line in front if it is the first
+    /// event's block.
+    fn hinted(&mut self, frame: Bytes) -> Bytes {
+        if !self.hint_pending || !is_event_block(&frame) {
+            return frame;
+        }
+        self.hint_pending = false;
+        let Some(line) = &self.hub.retry_line else {
+            return frame;
+        };
+        let mut block = BytesMut::with_capacity(line.len() + frame.len());
+        block.extend_from_slice(line);
+        block.extend_from_slice(&frame);
+        block.freeze()
+    }
+
+    /// At the end of a stream that sent no event: the `retry:` line alone
+    /// (no blank line follows, so nothing is dispatched).
+    /// Nothing for a stream cut off for lagging.
+    fn hint_at_end(&mut self) -> Option<Bytes> {
+        if !std::mem::take(&mut self.hint_pending) || self.sub.lock().lagged() {
+            return None;
+        }
+        self.hub.retry_line.clone()
     }
 
     /// How the subscription started.
@@ -97,7 +168,8 @@ impl Subscription {
 
     /// Moves the frames ready now, up to `max` (at least one, waiting for it),
     /// into `out`, so that a writer can send them in one vectored write.
-    /// Returns `false` once the stream has ended.
+    /// Returns `false` once the stream has ended. The frames are those the
+    /// [`Stream`] yields, retry hint included.
     pub async fn next_batch(&mut self, out: &mut Vec<Bytes>, max: usize) -> bool {
         std::future::poll_fn(|cx| self.poll_batch(cx, out, max)).await
     }
@@ -111,6 +183,7 @@ impl Subscription {
     ) -> Poll<bool> {
         let max = max.max(1);
         let start = out.len();
+        out.extend(self.opening());
         while out.len() - start < max {
             match self.preface.pop_front() {
                 Some(frame) => out.push(frame),
@@ -121,10 +194,23 @@ impl Subscription {
             self.preface = VecDeque::new(); // idle streams keep nothing
         }
         let room = max - (out.len() - start);
-        if room == 0 {
-            return Poll::Ready(true);
+        let polled = if room == 0 {
+            Poll::Ready(true)
+        } else {
+            self.sub.lock().pop_batch(cx.waker(), out, room)
+        };
+        if self.hint_pending {
+            if let Some(at) = (start..out.len()).find(|&i| is_event_block(&out[i])) {
+                let frame = std::mem::take(&mut out[at]);
+                out[at] = self.hinted(frame);
+            } else if polled == Poll::Ready(false) {
+                if let Some(line) = self.hint_at_end() {
+                    out.push(line);
+                    return Poll::Ready(true);
+                }
+            }
         }
-        match self.sub.lock().pop_batch(cx.waker(), out, room) {
+        match polled {
             Poll::Pending | Poll::Ready(false) if out.len() > start => Poll::Ready(true),
             other => other,
         }
@@ -136,20 +222,34 @@ impl Subscription {
     }
 }
 
+/// Whether `frame` is an event's block: it ends with a blank line and has a
+/// field (a line that is not a comment). Keep-alives are comments, and a
+/// comment-only block (`: x\n\n`) would dispatch an empty event in some
+/// clients if it carried the hint.
+fn is_event_block(frame: &[u8]) -> bool {
+    frame.ends_with(b"\n\n")
+        && frame
+            .split(|&b| b == b'\n')
+            .any(|line| line.first().is_some_and(|&b| b != b':'))
+}
+
 impl Stream for Subscription {
     type Item = Bytes;
 
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Bytes>> {
+        if let Some(opening) = self.opening() {
+            return Poll::Ready(Some(opening));
+        }
         if let Some(frame) = self.preface.pop_front() {
             if self.preface.is_empty() {
                 self.preface = VecDeque::new(); // idle streams keep nothing
             }
-            return Poll::Ready(Some(frame));
+            return Poll::Ready(Some(self.hinted(frame)));
         }
         let next = self.sub.lock().pop(cx.waker());
         match next {
-            Next::Frame(frame) => Poll::Ready(Some(frame)),
-            Next::End => Poll::Ready(None),
+            Next::Frame(frame) => Poll::Ready(Some(self.hinted(frame))),
+            Next::End => Poll::Ready(self.hint_at_end()),
             Next::Pending => Poll::Pending,
         }
     }
@@ -158,5 +258,26 @@ impl Stream for Subscription {
 impl Drop for Subscription {
     fn drop(&mut self) {
         self.hub.registry.unregister(&self.sub);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_event_block;
+
+    #[test]
+    fn the_hint_goes_only_in_front_of_an_events_block() {
+        for (frame, event) in [
+            (&b"id: 1\ndata: x\n\n"[..], true),
+            (b"event: ssehub-reset\nid: 1\ndata: {}\n\n", true),
+            (b": note\ndata: x\n\n", true),
+            (b"retry: 10\n\n", true), // published so; not the hub's doing
+            (b":\n", false),
+            (b": \n\n", false),
+            (b": a\n: b\n\n", false),
+            (b"data: x\n", false),
+        ] {
+            assert_eq!(is_event_block(frame), event, "{frame:?}");
+        }
     }
 }

@@ -2,9 +2,11 @@
 
 use std::time::Duration;
 
+use bytes::Bytes;
 use futures_util::StreamExt;
 use ssehub::{control, Event, Hub, LagPolicy, Resume, SubscribeOptions, Subscription};
 use ssehub_core::{Item, MessageEvent, Parser};
+use tokio::time::Instant;
 
 /// Reads frames until `n` events were dispatched (retry hints are skipped);
 /// fails after 10 s.
@@ -144,11 +146,17 @@ async fn a_stalled_subscriber_is_disconnected_and_others_get_everything() {
     });
     let mut max_queued = 0;
     for i in 0..1000 {
-        seen.wait_for(|&n| n + 32 >= i).await.unwrap();
+        tokio::time::timeout(Duration::from_secs(10), seen.wait_for(|&n| n + 32 >= i))
+            .await
+            .expect("the reader kept up within 10 s")
+            .unwrap();
         hub.publish("t", Event::data(&payload)).await.unwrap();
         max_queued = max_queued.max(hub.stats().queued_bytes);
     }
-    let (got, _reader) = reading.await.unwrap();
+    let (got, _reader) = tokio::time::timeout(Duration::from_secs(10), reading)
+        .await
+        .expect("the reader got everything within 10 s")
+        .unwrap();
     assert_eq!(got, 1000);
     let stats = hub.stats();
     assert_eq!(stats.lag_disconnects, 1);
@@ -161,7 +169,7 @@ async fn a_stalled_subscriber_is_disconnected_and_others_get_everything() {
     while stalled.next().await.is_some() {
         frames += 1;
     }
-    assert!(frames <= 1, "only the retry hint may remain, got {frames}");
+    assert_eq!(frames, 0, "a stream cut off for lagging sends nothing more");
 }
 
 #[tokio::test]
@@ -190,32 +198,125 @@ async fn skip_policy_sends_a_gap_event_and_carries_on() {
     assert!(hub.stats().lag_skips >= 1);
 }
 
-#[tokio::test(start_paused = true)]
-async fn keepalive_comments_only_on_idle_streams() {
-    let hub = Hub::builder()
-        .keepalive(Some(Duration::from_secs(15)))
-        .retry(None)
-        .build();
-    let mut sub = hub.subscribe("t", None).await.unwrap();
-    // Nothing for 15 s: one comment.
-    let frame = sub.next().await.unwrap();
-    assert_eq!(&frame[..], b": \n\n");
-    // Busy streams get none: an event within the period suppresses it.
-    tokio::time::advance(Duration::from_secs(10)).await;
-    hub.publish("t", Event::data("busy")).await.unwrap();
-    let frame = sub.next().await.unwrap();
-    assert!(frame.ends_with(b"data: busy\n\n"));
-    let next = sub.next().await.unwrap();
-    assert_eq!(&next[..], b": \n\n");
+/// The next frame, and how long after `since` it came (on paused time, the
+/// clock only moves when every task waits on a timer).
+async fn next_frame_after(sub: &mut Subscription, since: Instant) -> (Bytes, Duration) {
+    let frame = tokio::time::timeout(Duration::from_secs(3600), sub.next())
+        .await
+        .expect("no frame within an hour")
+        .expect("the stream ended");
+    (frame, since.elapsed())
 }
 
-#[tokio::test]
-async fn first_frame_is_the_retry_hint() {
+#[tokio::test(start_paused = true)]
+async fn keepalive_comments_only_on_idle_streams() {
+    const EVERY: Duration = Duration::from_secs(15);
+    let hub = Hub::builder().keepalive(Some(EVERY)).retry(None).build();
+    let start = Instant::now();
+    let mut sub = hub.subscribe("t", None).await.unwrap();
+    // The stream opens with a comment line (no blank line, which some
+    // clients would dispatch as an empty event), at once.
+    let (frame, after) = next_frame_after(&mut sub, start).await;
+    assert_eq!((&frame[..], after), (&b":\n"[..], Duration::ZERO));
+    // Nothing for a period: one keep-alive, the same line, after one period.
+    let (frame, after) = next_frame_after(&mut sub, start).await;
+    assert_eq!(&frame[..], b":\n");
+    assert_eq!(after, EVERY, "the first keep-alive of an idle stream");
+    // An event 10 s into the next period: that period's tick finds the stream
+    // busy and sends nothing; the next comes only after a whole period with
+    // nothing sent, one tick later (so between one and two periods after
+    // the event, never sooner).
+    tokio::time::advance(Duration::from_secs(10)).await;
+    hub.publish("t", Event::data("busy")).await.unwrap();
+    let busy_at = Instant::now();
+    let (frame, _) = next_frame_after(&mut sub, busy_at).await;
+    assert!(frame.ends_with(b"data: busy\n\n"));
+    let (next, after) = next_frame_after(&mut sub, busy_at).await;
+    assert_eq!(&next[..], b":\n");
+    assert_eq!(
+        after,
+        Duration::from_secs(20),
+        "the keep-alive after an event came {after:?} after it (ticks at 15 s, 30 s, 45 s; the event at 25 s)"
+    );
+    // Idle from then on: one every period.
+    let since = Instant::now();
+    let (next, after) = next_frame_after(&mut sub, since).await;
+    assert_eq!((&next[..], after), (&b":\n"[..], EVERY));
+}
+
+/// The next item, failing (not hanging) when none comes within a minute
+/// (of paused time, where the clock jumps to the next timer).
+async fn next(sub: &mut Subscription) -> Option<Bytes> {
+    tokio::time::timeout(Duration::from_secs(60), sub.next())
+        .await
+        .expect("nothing within a minute")
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_retry_hint_goes_in_the_first_events_block_never_alone() {
     let hub = Hub::builder()
         .retry(Some(Duration::from_millis(1500)))
+        .keepalive(Some(Duration::from_secs(15)))
         .build();
+    // A fresh stream: comment lines only (the opening one, keep-alives),
+    // then the first live event with the hint in its block, then events as
+    // they are.
     let mut sub = hub.subscribe("t", None).await.unwrap();
-    assert_eq!(&sub.next().await.unwrap()[..], b"retry: 1500\n\n");
+    assert_eq!(&next(&mut sub).await.unwrap()[..], b":\n");
+    assert_eq!(&next(&mut sub).await.unwrap()[..], b":\n");
+    let id = hub.publish("t", Event::data("first")).await.unwrap();
+    assert_eq!(
+        next(&mut sub).await.unwrap(),
+        format!("retry: 1500\nid: {id}\ndata: first\n\n")
+    );
+    let id = hub.publish("t", Event::data("second")).await.unwrap();
+    assert_eq!(
+        next(&mut sub).await.unwrap(),
+        format!("id: {id}\ndata: second\n\n")
+    );
+
+    // A reset, and a replay: the hint is in the first block.
+    let mut reset = hub.subscribe("t", Some("not-an-id")).await.unwrap();
+    assert_eq!(&next(&mut reset).await.unwrap()[..], b":\n");
+    let frame = next(&mut reset).await.unwrap();
+    let reset_block = format!("retry: 1500\nevent: {}\nid: ", control::RESET_EVENT);
+    assert!(frame.starts_with(reset_block.as_bytes()), "{frame:?}");
+    let mut replay = hub.subscribe("t", Some(id.as_str())).await.unwrap();
+    let live = hub.publish("t", Event::data("live")).await.unwrap();
+    assert_eq!(&next(&mut replay).await.unwrap()[..], b":\n");
+    assert_eq!(
+        next(&mut replay).await.unwrap(),
+        format!("retry: 1500\nid: {live}\ndata: live\n\n")
+    );
+
+    // Through `next_batch` as through the `Stream`.
+    let mut batched = hub.subscribe("t", None).await.unwrap();
+    let id = hub.publish("t", Event::data("batched")).await.unwrap();
+    let mut batch = Vec::new();
+    assert!(batched.next_batch(&mut batch, 64).await);
+    assert_eq!(
+        batch,
+        [
+            ":\n".to_owned(),
+            format!("retry: 1500\nid: {id}\ndata: batched\n\n")
+        ]
+    );
+
+    // A stream that ends before any event ends with the line alone and no
+    // blank line: a client takes the time, and no event is dispatched.
+    let mut quiet = hub.subscribe("t", None).await.unwrap();
+    let mut quiet_batched = hub.subscribe("t", None).await.unwrap();
+    hub.shutdown();
+    assert_eq!(&next(&mut quiet).await.unwrap()[..], b":\n");
+    assert_eq!(&next(&mut quiet).await.unwrap()[..], b"retry: 1500\n");
+    assert_eq!(next(&mut quiet).await, None);
+    let mut batch = Vec::new();
+    assert!(quiet_batched.next_batch(&mut batch, 64).await);
+    assert_eq!(batch, [&b":\n"[..], &b"retry: 1500\n"[..]]);
+    assert!(!quiet_batched.next_batch(&mut batch, 64).await);
+    // What the stream sent parses as no event, and the time.
+    let items = ssehub_core::parse_all(b":\nretry: 1500\n").unwrap();
+    assert_eq!(items, [Item::Retry(1500)]);
 }
 
 #[tokio::test]
@@ -301,6 +402,7 @@ async fn pattern_subscriptions_match_by_segment_and_resume() {
 async fn until_lagged_wakes_a_writer_stuck_elsewhere() {
     let hub = Hub::builder().buffer_bytes(4 << 10).build();
     let mut sub = hub.subscribe("t", None).await.unwrap();
+    hub.publish("t", Event::data("first")).await.unwrap();
     // The writer took a first batch and is now "stuck in a write": it waits
     // only on until_lagged, not on the stream.
     let mut batch = Vec::new();

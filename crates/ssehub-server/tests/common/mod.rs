@@ -15,6 +15,17 @@ use ssehub_server::Config;
 
 pub type Items = Pin<Box<dyn Stream<Item = Result<Item, StreamError<reqwest::Error>>> + Send>>;
 
+/// The longest a test waits for anything over the network: a wait fails
+/// with a message instead of hanging (under plain `cargo test` too).
+pub const WAIT: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// `future`, or a panic saying `what` did not happen within [`WAIT`].
+pub async fn within<T>(what: &str, future: impl std::future::Future<Output = T>) -> T {
+    tokio::time::timeout(WAIT, future)
+        .await
+        .unwrap_or_else(|_| panic!("{what}: not within {WAIT:?}"))
+}
+
 /// A hub in this process, served on loopback; its HTTP client side is
 /// [`Remote`] (`s.base`, `s.publish_ok(..)`, ...).
 pub struct Server {
@@ -63,24 +74,30 @@ impl Remote {
 
     /// `GET path` as JSON, with its status.
     pub async fn get_json(&self, path: &str) -> (u16, Value) {
-        let res = self
-            .http
-            .get(format!("{}{path}", self.base))
-            .send()
-            .await
-            .unwrap();
-        (res.status().as_u16(), res.json().await.unwrap())
+        within(&format!("GET {path}"), async {
+            let res = self
+                .http
+                .get(format!("{}{path}", self.base))
+                .send()
+                .await
+                .unwrap();
+            (res.status().as_u16(), res.json().await.unwrap())
+        })
+        .await
     }
 
     pub async fn publish(&self, body: Value) -> (u16, Value) {
-        let res = self
-            .http
-            .post(format!("{}/publish", self.base))
-            .json(&body)
-            .send()
-            .await
-            .unwrap();
-        (res.status().as_u16(), res.json().await.unwrap())
+        within("POST /publish", async {
+            let res = self
+                .http
+                .post(format!("{}/publish", self.base))
+                .json(&body)
+                .send()
+                .await
+                .unwrap();
+            (res.status().as_u16(), res.json().await.unwrap())
+        })
+        .await
     }
 
     pub async fn publish_ok(&self, topic: &str, data: &str) -> String {
@@ -90,19 +107,22 @@ impl Remote {
     }
 
     pub async fn publish_ok_with(&self, topic: &str, data: &str, token: &str) -> String {
-        let res = self
-            .http
-            .post(format!("{}/publish", self.base))
-            .bearer_auth(token)
-            .json(&json!({"topic": topic, "data": data}))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(res.status(), 200);
-        res.json::<Value>().await.unwrap()["id"]
-            .as_str()
-            .unwrap()
-            .to_owned()
+        within("POST /publish", async {
+            let res = self
+                .http
+                .post(format!("{}/publish", self.base))
+                .bearer_auth(token)
+                .json(&json!({"topic": topic, "data": data}))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(res.status(), 200);
+            res.json::<Value>().await.unwrap()["id"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        })
+        .await
     }
 
     pub async fn subscribe(&self, query: &str, last_event_id: Option<&str>) -> Items {
@@ -110,20 +130,27 @@ impl Remote {
         if let Some(id) = last_event_id {
             req = req.header("Last-Event-ID", id);
         }
-        let res = req.send().await.unwrap();
+        let res = within("the response headers of GET /events", req.send())
+            .await
+            .unwrap();
         assert_eq!(res.status(), 200);
         Box::pin(EventStream::new(res.bytes_stream()))
     }
 }
 
-/// The next `n` dispatched events (retry hints skipped).
+/// The next `n` dispatched events (retry hints skipped), within [`WAIT`].
 pub async fn next_events(items: &mut Items, n: usize) -> Vec<MessageEvent> {
     let mut out = Vec::new();
-    while out.len() < n {
-        match items.next().await.expect("stream ended early").unwrap() {
-            Item::Event(e) => out.push(e),
-            Item::Retry(_) => {}
+    let read = async {
+        while out.len() < n {
+            match items.next().await.expect("stream ended early").unwrap() {
+                Item::Event(e) => out.push(e),
+                Item::Retry(_) => {}
+            }
         }
+    };
+    if tokio::time::timeout(WAIT, read).await.is_err() {
+        panic!("{n} events did not come within {WAIT:?}; got {out:?}");
     }
     out
 }
@@ -133,13 +160,9 @@ pub fn items(response: reqwest::Response) -> Items {
     Box::pin(EventStream::new(response.bytes_stream()))
 }
 
-/// The data of the next dispatched event, within 30 s.
+/// The data of the next dispatched event, within [`WAIT`].
 pub async fn next_data(items: &mut Items) -> String {
-    let next = next_events(items, 1);
-    let mut events = tokio::time::timeout(std::time::Duration::from_secs(30), next)
-        .await
-        .expect("an event within 30 s");
-    events.remove(0).data
+    next_events(items, 1).await.remove(0).data
 }
 
 pub fn data(events: &[MessageEvent]) -> Vec<&str> {

@@ -182,7 +182,9 @@ impl Stream for Frames {
 /// say). Each frame is parsed back into an axum event, so this path does not
 /// share one encoding between subscribers; prefer returning the
 /// [`Subscription`] itself. Comments (keep-alives) are dropped: use axum's
-/// `Sse::keep_alive` with it.
+/// `Sse::keep_alive` with it. The hub's retry hint stays in the first
+/// event's block (a block of its own would reach some clients as an empty
+/// event); a stream that ends before any event drops it.
 pub fn sse_events(
     subscription: Subscription,
 ) -> impl Stream<Item = Result<axum::response::sse::Event, Infallible>> + Send {
@@ -190,6 +192,7 @@ pub fn sse_events(
         subscription,
         parser: Parser::new(),
         pending: std::collections::VecDeque::new(),
+        retry: None,
     }
 }
 
@@ -197,6 +200,8 @@ struct SseEvents {
     subscription: Subscription,
     parser: Parser,
     pending: std::collections::VecDeque<axum::response::sse::Event>,
+    /// A `retry` field read, for the next event's block.
+    retry: Option<u64>,
 }
 
 impl Stream for SseEvents {
@@ -219,21 +224,22 @@ impl Stream for SseEvents {
                 continue;
             }
             for item in this.parser.drain() {
-                this.pending.push_back(match item {
-                    Item::Retry(ms) => {
-                        AxumEvent::default().retry(std::time::Duration::from_millis(ms))
-                    }
+                match item {
+                    Item::Retry(ms) => this.retry = Some(ms),
                     Item::Event(e) => {
                         let mut event = AxumEvent::default().data(e.data);
+                        if let Some(ms) = this.retry.take() {
+                            event = event.retry(std::time::Duration::from_millis(ms));
+                        }
                         if e.event != "message" {
                             event = event.event(e.event);
                         }
                         if !e.last_event_id.is_empty() {
                             event = event.id(e.last_event_id);
                         }
-                        event
+                        this.pending.push_back(event);
                     }
-                });
+                }
             }
         }
     }

@@ -144,6 +144,20 @@ impl Client {
         }
     }
 
+    /// Reads until `n` comment lines (`:`) have arrived.
+    async fn until_comments(&mut self, n: usize) -> anyhow::Result<()> {
+        while self
+            .text
+            .split_inclusive('\n')
+            .filter(|l| *l == ":\n")
+            .count()
+            < n
+        {
+            ensure!(self.read().await?, "the stream ended: {:?}", self.text);
+        }
+        Ok(())
+    }
+
     async fn next_event(&mut self) -> anyhow::Result<MessageEvent> {
         loop {
             if let Item::Event(event) = self.next_item().await? {
@@ -328,13 +342,17 @@ where
 }
 
 /// `text/event-stream`, no caching, no proxy buffering, and not compressed
-/// even for a client that accepts compression.
+/// even for a client that accepts compression. The headers come at once,
+/// and the body's opening comment line with them (no keep-alive here, no
+/// event yet). The body is the plain event stream, the retry hint in the
+/// first event's block (never a block of its own, which some clients
+/// dispatch as an empty event).
 pub(crate) async fn response_headers<F, Fut>(start: F) -> anyhow::Result<()>
 where
     F: FnOnce(Hub) -> Fut,
     Fut: Future<Output = anyhow::Result<Server>>,
 {
-    let hub = Hub::new();
+    let hub = Hub::builder().keepalive(None).build();
     let server = start(hub.clone()).await?;
     let mut client = Client::open(
         &server.url("topic=t"),
@@ -357,13 +375,30 @@ where
         "compressed: {encoding:?}"
     );
     assert!(header("content-length").is_none(), "a stream has no length");
-    // The body is the plain event stream: the retry hint, then events.
-    assert_eq!(client.next_item().await?, Item::Retry(2000));
+    // The opening comment line, before any event.
+    client.until_comments(1).await?;
+    assert_eq!(client.text, ":\n");
+    // Subscribed once the headers are out.
     let id = publish(&hub, "t", "plain").await?;
+    assert_eq!(client.next_item().await?, Item::Retry(2000));
     let event = client.next_event().await?;
     assert_eq!(
         (event.data.as_str(), event.last_event_id.as_str()),
         ("plain", id.as_str())
+    );
+    assert_eq!(
+        client.text,
+        format!(":\nretry: 2000\nid: {id}\ndata: plain\n\n")
+    );
+    let id = publish(&hub, "t", "second").await?;
+    // Only the first block has it.
+    assert_eq!(
+        client.next_item().await?,
+        Item::Event(MessageEvent {
+            event: "message".into(),
+            data: "second".into(),
+            last_event_id: id.to_string(),
+        })
     );
     Ok(())
 }
@@ -379,9 +414,15 @@ where
         .build();
     let server = start(hub.clone()).await?;
     let mut client = Client::open(&server.url("topic=t"), &[]).await?;
-    while !(client.text.starts_with(':') || client.text.contains("\n:")) {
-        ensure!(client.read().await?, "the stream ended: {:?}", client.text);
-    }
+    // The opening comment line, then a keep-alive.
+    client.until_comments(2).await?;
+    // Comment lines and no blank line (no block ends: no client sees an
+    // event), and nothing else: the retry hint waits for the first event.
+    ensure!(
+        client.text.split_inclusive('\n').all(|line| line == ":\n"),
+        "{:?}",
+        client.text
+    );
     // The stream goes on after it.
     let id = publish(&hub, "t", "after").await?;
     let event = client.next_event().await?;
@@ -404,7 +445,7 @@ where
     let mut clients = Vec::new();
     for _ in 0..3 {
         let mut client = Client::open(&server.url("topic=t&topic=u"), &[]).await?;
-        client.next_item().await?; // the stream is flowing
+        client.until_comments(1).await?; // the stream is flowing
         clients.push(client);
     }
     assert_eq!(hub.stats().connections, 3);
@@ -418,21 +459,26 @@ where
 }
 
 /// When the hub shuts down, the response ends (so the server can stop and
-/// the client reconnects), after what was queued.
+/// the client reconnects), after what was queued. A stream that had no
+/// event yet gets the retry hint alone, with no blank line: the client has
+/// its reconnection time, and no event.
 pub(crate) async fn shutdown_ends_the_response<F, Fut>(start: F) -> anyhow::Result<()>
 where
     F: FnOnce(Hub) -> Fut,
     Fut: Future<Output = anyhow::Result<Server>>,
 {
-    let hub = Hub::new();
+    let hub = Hub::builder().keepalive(None).build();
     let server = start(hub.clone()).await?;
     let mut client = Client::open(&server.url("topic=t"), &[]).await?;
-    client.next_item().await?;
+    let mut quiet = Client::open(&server.url("topic=quiet"), &[]).await?;
     let id = publish(&hub, "t", "last").await?;
     hub.shutdown();
     let event = client.next_event().await?;
     assert_eq!(event.last_event_id, id.as_str());
     while client.read().await? {}
     assert!(client.items.is_empty(), "{:?}", client.items);
+    while quiet.read().await? {}
+    assert_eq!(quiet.text, ":\nretry: 2000\n");
+    assert_eq!(Vec::from(quiet.items), [Item::Retry(2000)]);
     Ok(())
 }
