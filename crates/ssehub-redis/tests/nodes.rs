@@ -173,12 +173,26 @@ async fn a_hub_survives_a_redis_restart_and_its_subscribers_catch_up() {
     assert!(a.health().ok);
 
     redis.kill();
+    // Once the node knows Redis is out, a publish is refused before it is
+    // sent: unavailable, surely not applied.
+    tokio::time::timeout(Duration::from_secs(10), async {
+        while a.health().ok {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    })
+    .await
+    .expect("the node notices Redis is gone");
     let err = a.publish("t", Event::data("lost?")).await.unwrap_err();
-    let PublishError::Backend(backend @ BackendError::Unavailable(_)) = &err else {
+    assert!(
+        matches!(err, PublishError::Backend(BackendError::Unavailable(_))),
+        "{err:?}"
+    );
+    // A read that fails keeps Redis's own error as its cause, not a string.
+    let err = a.signal_value("never-seen").await.unwrap_err();
+    let ssehub::SignalError::Publish(PublishError::Backend(backend)) = &err else {
         panic!("{err:?}")
     };
-    // The cause is kept: Redis's own error, not a string.
-    let cause = std::error::Error::source(backend).expect("a source");
+    let cause = std::error::Error::source(backend).expect("a cause");
     assert!(
         cause.downcast_ref::<redis::RedisError>().is_some(),
         "{cause:?}"
