@@ -23,11 +23,11 @@
 // apply, data that is not a signal message) makes the client resync, keeping
 // its value: it closes the EventSource and opens a new one (so without
 // Last-Event-ID), which the hub answers with snapshots. Resyncs are limited to
-// one a second. Reconnections after a dropped
-// connection are the browser's own: it resumes with Last-Event-ID and gets the
-// patches it missed, or `ssehub-reset` and snapshots. Only when the browser
-// gives up (an HTTP error, a 502 from a proxy while the hub restarts, say)
-// does the module open a new EventSource itself, 5 seconds later.
+// one a second. Reconnections after a dropped connection are the browser's
+// own: it resumes with Last-Event-ID and gets the patches it missed, or
+// `ssehub-reset` and snapshots. Only when the browser gives up (an HTTP
+// error, a 502 from a proxy while the hub restarts, say) does the module open
+// a new EventSource itself, 5 seconds later.
 //
 // Sharing: the signals of one `url` share ONE EventSource, on
 // `url?topic=A&topic=B...` (`&` if `url` has a query already, e.g. a token).
@@ -216,9 +216,9 @@ const call = (f, s) => {
 /**
  * Keeps the server signal `name` in sync, over the events endpoint `url`
  * (say '/events'). `onChange(value, version)` is called after each snapshot
- * that changes the value and each applied patch. Returns `{ value, version, close() }` (value and
- * version are undefined until the first snapshot). Options: `EventSource` (the
- * class to use), `withCredentials`.
+ * that changes the value and each applied patch. Returns `{ value, version,
+ * close() }` (value and version are undefined until the first snapshot).
+ * Options: `EventSource` (the class to use), `withCredentials`.
  */
 export function signal(url, name, onChange, options = {}) {
   let h = hubs.get(url);
