@@ -2,10 +2,13 @@
 //
 // applyPatch against RFC 6902 (its appendix A examples, then errors and the
 // copy-on-write guarantee), and signal() against a fake EventSource injected
-// with the `EventSource` option. The module keeps one shared EventSource per
-// url, so each test uses its own url.
+// with the `EventSource` option: the shared test vectors of the signal rule
+// (crates/ssehub-core/vectors/signal.json, which the Rust clients' rule runs
+// too), then what is the module's own. The module keeps one shared
+// EventSource per url, so each test uses its own url.
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
 import { applyPatch, signal } from './ssehub.js';
 
 // ---------------------------------------------------------------------------
@@ -282,6 +285,62 @@ function recorder() {
   return f;
 }
 
+// The rule of `ssehub_core::protocol::signal`, from the vectors that the Rust
+// side runs too (crates/ssehub-core/tests/vectors.rs). Each case's `start` is
+// reached by a snapshot of it first; then every step must give its outcome:
+// changed (listeners called with the value and version), unchanged (the
+// version moves, no listener called) or resync (the EventSource closed and a
+// new one opened on the same url, so without lastEventId; value and version
+// kept), and leave `held`.
+describe('signal(): the shared vectors', () => {
+  const vectors = JSON.parse(
+    readFileSync(new URL('../crates/ssehub-core/vectors/signal.json', import.meta.url), 'utf8'),
+  );
+  test('are all there', () => assert.ok(vectors.cases.length >= 10));
+  for (const [i, c] of vectors.cases.entries()) {
+    test(c.name, async (t) => {
+      // Resyncs are limited to one a second: each step comes a second later.
+      t.mock.timers.enable({ apis: ['setTimeout', 'Date'], now: 1_000_000 });
+      const Fake = fakeEventSource();
+      const cb = recorder();
+      const url = `/t/vectors/${i}`;
+      const s = signal(url, 'x', cb, { EventSource: Fake });
+      await tick();
+      assert.equal(Fake.all.length, 1);
+      if (c.start) {
+        Fake.all[0].emit('x', { v: c.start.v, snapshot: c.start.value });
+        assert.deepEqual(cb.calls, [[c.start.value, c.start.v]], 'the start, by a snapshot');
+        cb.calls.length = 0;
+      }
+      for (const [j, step] of c.steps.entries()) {
+        const at = `step ${j} (${step.data})`;
+        t.mock.timers.tick(1000);
+        const sources = Fake.all.length;
+        const es = Fake.all[sources - 1];
+        const calls = cb.calls.length;
+        es.emit('x', step.data);
+        if (step.outcome == 'resync') {
+          assert.equal(Fake.all.length, sources + 1, `${at}: a new EventSource`);
+          assert.equal(es.readyState, 2, `${at}: the old one closed`);
+          assert.equal(Fake.all[sources].url, `${url}?topic=x`, `${at}: the same topics, no lastEventId`);
+        } else {
+          assert.equal(Fake.all.length, sources, `${at}: the same EventSource`);
+          assert.equal(es.readyState, 0, `${at}: still open`);
+        }
+        if (step.outcome == 'changed') {
+          assert.deepEqual(cb.calls.slice(calls), [[step.held.value, step.held.v]], `${at}: listener called`);
+        } else {
+          assert.ok(['unchanged', 'resync'].includes(step.outcome), `${at}: a known outcome`);
+          assert.equal(cb.calls.length, calls, `${at}: listener not called`);
+        }
+        assert.deepEqual(s.value, step.held?.value, `${at}: value`);
+        assert.equal(s.version, step.held?.v, `${at}: version`);
+      }
+      s.close();
+    });
+  }
+});
+
 describe('signal()', () => {
   test('a snapshot, then patches applied in order', async () => {
     const Fake = fakeEventSource();
@@ -393,10 +452,9 @@ describe('signal()', () => {
     t.mock.timers.tick(5000);
     Fake.all[4].emit('r', 'null');
     assert.equal(Fake.all.length, 6);
-    assert.deepEqual(cb.calls, [
-      [{ a: 1 }, 0],
-      [{ a: 1 }, 0],
-    ]);
+    // The second snapshot of { a: 1 } (after the resync) changed nothing:
+    // the listener was called once.
+    assert.deepEqual(cb.calls, [[{ a: 1 }, 0]]);
     assert.ok(Fake.all.every((es) => es.url === '/t/resyncs?topic=r'));
     s.close();
   });

@@ -32,11 +32,15 @@ pub enum Error {
     /// The stream broke a parser limit.
     #[error(transparent)]
     Parse(#[from] ParseError),
-    /// An event's data is not valid JSON for the requested type.
+    /// An event's data is not valid JSON for the requested type (for a
+    /// [`RemoteSignal`](crate::RemoteSignal): the signal's value does not
+    /// deserialize into its type).
     #[error("invalid JSON in event data: {0}")]
     Json(#[from] serde_json::Error),
-    /// A remote signal's event does not follow the signal protocol.
-    #[error("invalid signal event: {0}")]
+    /// A remote signal could not be set up (its base URL is not valid). Data
+    /// that does not follow the signal protocol is not an error: the remote
+    /// signal resyncs.
+    #[error("remote signal: {0}")]
     Signal(String),
     /// The remote signal's connection ended (its server answered `204`, or
     /// its task stopped).

@@ -7,8 +7,9 @@
 //!   with `Last-Event-ID`, stops on `204`, fails on other `4xx`. Each reconnect
 //!   is an [`Event::Reconnecting`], so a program can report it.
 //! - [`RemoteSignal`]: an ssehub server signal mirrored locally (snapshot, then
-//!   JSON Patches; resync on a version gap), with a `tokio::sync::watch` to
-//!   await changes.
+//!   JSON Patches; resync on a version gap or anything else it cannot apply,
+//!   by the rule of [`ssehub_core::protocol::signal`]), with a
+//!   `tokio::sync::watch` to await changes.
 //! - [`Publisher`]: publishes over HTTP (`POST /publish`), retrying a 503, a
 //!   504 `outcome_unknown` or a lost connection with one idempotency key, so
 //!   each event is delivered once.

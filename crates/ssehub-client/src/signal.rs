@@ -2,14 +2,20 @@
 
 use std::fmt;
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use futures_util::StreamExt;
 use serde::de::DeserializeOwned;
-use serde::Deserialize;
-use serde_json::Value;
+use ssehub_core::protocol::signal::{Outcome, SignalState};
 use tokio::sync::{oneshot, watch};
+use tokio::time::Instant;
 
-use crate::{Error, Event, EventSource, EventSourceBuilder};
+use crate::{Error, Event, EventSource, EventSourceBuilder, ReconnectReason};
+
+/// The least time between two resyncs, as in the browser clients
+/// (`ssehub-leptos`, `js/ssehub.js`): a server that keeps sending what
+/// cannot be applied is not asked for a new stream in a tight loop.
+const RESYNC_EVERY: Duration = Duration::from_secs(1);
 
 /// A signal's value at one version.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -20,24 +26,29 @@ pub struct Versioned<T> {
     pub value: T,
 }
 
-/// The data of a signal event: `{"v", "snapshot"}` or `{"v", "patch"}`.
-#[derive(Deserialize)]
-struct SignalData {
-    v: u64,
-    #[serde(default)]
-    snapshot: Option<Value>,
-    #[serde(default)]
-    patch: Option<json_patch::Patch>,
-}
-
 /// A server signal (`Signal<T>` on an ssehub hub) mirrored in this process.
 ///
 /// It subscribes to the signal's topic, takes the snapshot, then applies each
-/// versioned JSON Patch. On a version gap (or a patch that does not apply) it
-/// reconnects without `Last-Event-ID` and starts again from a fresh snapshot;
-/// across an ordinary disconnect it resumes with `Last-Event-ID` and applies
-/// the patches it missed. After every change on the server, its value equals
-/// the server's.
+/// versioned JSON Patch, following the client rule of
+/// [`ssehub_core::protocol::signal`] (the same code as the Leptos client, and
+/// the same test vectors, `crates/ssehub-core/vectors/signal.json`, as
+/// `js/ssehub.js`): a snapshot always replaces the value; a patch applies
+/// only at the version held plus one. Anything else (a version gap or
+/// repeat, a patch before any snapshot, a patch that does not apply, data
+/// that is not a signal message) is a resync: it keeps its value, ignores
+/// what is left of that stream, and reconnects without `Last-Event-ID`,
+/// which the hub answers with a fresh snapshot (at most one resync a
+/// second). Across an ordinary disconnect it resumes with `Last-Event-ID`
+/// and applies the patches it missed. After every change on the server, its
+/// value equals the server's.
+///
+/// A snapshot of the value already held (after a resync, say) moves the
+/// version, and [`changed`](RemoteSignal::changed) reports it.
+///
+/// A value that does not deserialize into `T` is not something a resync
+/// would mend (the hub would send the same value again): it ends the
+/// connection with [`Error::Json`], returned by [`connect`](RemoteSignal::connect)
+/// if it is the first snapshot, else by [`changed`](RemoteSignal::changed).
 ///
 /// The connection runs on a tokio task, stopped when the `RemoteSignal` is
 /// dropped.
@@ -76,7 +87,8 @@ impl<T> Drop for RemoteSignal<T> {
 
 impl<T: DeserializeOwned + Send + Sync + 'static> RemoteSignal<T> {
     /// Mirrors the signal `name` of the hub at `base_url` (its
-    /// `/events?topic=NAME`), and waits for the first snapshot.
+    /// `/events?topic=NAME`), and waits for the first snapshot (however many
+    /// resyncs it takes to get one).
     ///
     /// # Panics
     ///
@@ -170,39 +182,52 @@ async fn run<T: DeserializeOwned + Send + Sync + 'static>(
 ) {
     let mut first = Some(first);
     let mut tx: Option<watch::Sender<Versioned<T>>> = None;
-    // The version and JSON value held, or `None` while waiting for a snapshot.
-    let mut state: Option<(u64, Value)> = None;
+    // The JSON value and version held, by the protocol's rule.
+    let mut state = SignalState::new();
+    // A resync was asked for: what the old stream still delivers is ignored
+    // until the source reconnects.
+    let mut resyncing = false;
+    let mut last_resync: Option<Instant> = None;
     let end = loop {
         let message = match source.next().await {
-            Some(Ok(Event::Message(m))) if m.event == name => m,
+            Some(Ok(Event::Reconnecting {
+                reason: ReconnectReason::Restart,
+                ..
+            })) => {
+                resyncing = false;
+                continue;
+            }
+            Some(Ok(Event::Message(m))) if m.event == name && !resyncing => m,
             Some(Ok(_)) => continue,
             Some(Err(e)) => break e,
             None => break Error::Ended,
         };
-        let data: SignalData = match serde_json::from_str(&message.data) {
-            Ok(data) => data,
-            Err(e) => break Error::Signal(format!("{name}: {e}")),
-        };
-        let next = match (data.snapshot, data.patch, state.take()) {
-            (Some(snapshot), _, _) => Some((data.v, snapshot)),
-            (None, Some(patch), Some((version, mut value))) if data.v == version + 1 => {
-                json_patch::patch(&mut value, &patch)
-                    .ok()
-                    .map(|()| (data.v, value))
+        let (version, value) = match state.receive(&message.data) {
+            Outcome::Changed => match state.get() {
+                Some((version, value)) => (version, value),
+                None => continue, // never: a change leaves a value held
+            },
+            Outcome::Unchanged => {
+                // The same value at another version: only the version moves.
+                if let (Some(tx), Some(version)) = (&tx, state.version()) {
+                    tx.send_modify(|current| current.version = version);
+                }
+                continue;
             }
-            (None, Some(_), _) => None,
-            (None, None, _) => break Error::Signal(format!("{name}: neither snapshot nor patch")),
+            Outcome::Resync => {
+                if let Some(at) = last_resync {
+                    tokio::time::sleep_until(at + RESYNC_EVERY).await;
+                }
+                last_resync = Some(Instant::now());
+                resyncing = true;
+                source.restart_fresh();
+                continue;
+            }
         };
-        let Some((version, value)) = next else {
-            // A gap, or a patch that does not apply: start again.
-            source.restart_fresh();
-            continue;
-        };
-        let typed: T = match serde_json::from_value(value.clone()) {
+        let typed: T = match T::deserialize(value) {
             Ok(typed) => typed,
             Err(e) => break Error::Json(e),
         };
-        state = Some((version, value));
         let current = Versioned {
             version,
             value: typed,

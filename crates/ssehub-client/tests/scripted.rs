@@ -305,3 +305,90 @@ async fn a_remote_signal_resyncs_on_a_version_gap() {
     assert_eq!(seen.last(), Some(&(4, 13)));
     drop(server.await.unwrap());
 }
+
+/// Data that is not a signal message resyncs, like a gap (the rule of
+/// `ssehub_core::protocol::signal`): a new stream without Last-Event-ID,
+/// what is left of the old one ignored, and the value follows the new
+/// snapshot. Before the first snapshot too; resyncs at most one a second.
+#[tokio::test]
+async fn a_remote_signal_resyncs_on_a_malformed_message() {
+    let script = Script::bind().await;
+    let base = script.url("");
+    let server = tokio::spawn(async move {
+        let mut first = script.accept().await;
+        let started = first.at;
+        first.write(SSE_CHUNKED).await;
+        first.chunk("id: 1\nevent: count\ndata: not json\n\n").await;
+        let mut second = script.accept().await;
+        assert_eq!(second.request.target, "/events?topic=count");
+        assert_eq!(second.request.header("last-event-id"), None);
+        drop(first);
+        second.write(SSE_CHUNKED).await;
+        second
+            .chunk("id: 2\nevent: count\ndata: {\"v\": 0, \"snapshot\": 10}\n\n")
+            .await;
+        second.chunk("id: 3\nevent: count\ndata: {\"v\": 1, \"patch\": [{\"op\": \"replace\", \"path\": \"\", \"value\": 11}]}\n\n")
+            .await;
+        // Neither snapshot nor patch, then a patch that would apply: the
+        // client resyncs at the first and ignores the second.
+        second.chunk("id: 4\nevent: count\ndata: {\"v\": 2}\n\nid: 5\nevent: count\ndata: {\"v\": 2, \"patch\": [{\"op\": \"replace\", \"path\": \"\", \"value\": 99}]}\n\n")
+            .await;
+        let mut third = script.accept().await;
+        assert_eq!(third.request.target, "/events?topic=count");
+        assert_eq!(third.request.header("last-event-id"), None);
+        assert!(
+            third.at - started >= Duration::from_secs(1),
+            "two resyncs at least a second apart"
+        );
+        drop(second);
+        third.write(SSE_CHUNKED).await;
+        third
+            .chunk("id: 9\nevent: count\ndata: {\"v\": 5, \"snapshot\": 15}\n\n")
+            .await;
+        third
+            .chunk("id: 10\nevent: count\ndata: {\"v\": 6, \"patch\": [{\"op\": \"replace\", \"path\": \"\", \"value\": 16}]}\n\n")
+            .await;
+        third
+    });
+    let mut count = tokio::time::timeout(GUARD, RemoteSignal::<i64>::connect(&base, "count"))
+        .await
+        .unwrap()
+        .unwrap();
+    let mut seen = vec![(count.version(), count.get())];
+    while count.version() < 6 {
+        tokio::time::timeout(GUARD, count.changed())
+            .await
+            .unwrap()
+            .unwrap();
+        seen.push((count.version(), count.get()));
+    }
+    // `changed` may skip intermediate values, never show a wrong one (99).
+    assert!(
+        seen.iter()
+            .all(|&(v, n)| matches!((v, n), (0, 10) | (1, 11) | (5, 15) | (6, 16))),
+        "{seen:?}"
+    );
+    assert_eq!(seen.last(), Some(&(6, 16)));
+    drop(server.await.unwrap());
+}
+
+/// A value that does not fit the type is not mended by a resync (the hub
+/// would send it again): it is an error.
+#[tokio::test]
+async fn a_remote_signal_whose_value_does_not_fit_its_type_fails() {
+    let script = Script::bind().await;
+    let base = script.url("");
+    let server = tokio::spawn(async move {
+        let mut conn = script.accept().await;
+        conn.write(SSE_CHUNKED).await;
+        conn.chunk("id: 1\nevent: count\ndata: {\"v\": 0, \"snapshot\": \"ten\"}\n\n")
+            .await;
+        conn
+    });
+    let error = tokio::time::timeout(GUARD, RemoteSignal::<i64>::connect(&base, "count"))
+        .await
+        .unwrap()
+        .unwrap_err();
+    assert!(matches!(error, Error::Json(_)), "{error}");
+    drop(server.await.unwrap());
+}

@@ -1,6 +1,7 @@
 //! The browser side (wasm32 only): one `EventSource` per URL, shared by the
-//! signals of that URL, and the client rule of [`SignalState`] applied to
-//! each event.
+//! signals of that URL, and the client rule of
+//! [`ssehub_core::protocol::signal`] ([`SignalState`]) applied to each
+//! event.
 //!
 //! State lives in a thread-local map (a page's wasm runs on one thread), so
 //! the Leptos context only carries the URL. Two rules keep the `EventSource`
@@ -20,7 +21,7 @@ use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 use web_sys::{EventSource, MessageEvent};
 
-use crate::state::{Outcome, SignalState};
+use ssehub_core::protocol::signal::{Outcome, SignalState};
 
 /// How long after an HTTP error (the browser gave up) a new `EventSource`
 /// opens, in ms.
@@ -92,9 +93,9 @@ fn with<R>(url: &str, f: impl FnOnce(&mut Connection) -> R) -> Option<R> {
 }
 
 /// Keeps `write` in sync with the server signal `name` of `url`, until the
-/// current reactive owner is cleaned up. `rendered`: the version and value
-/// the server rendered (hydration), which the client continues from.
-pub(crate) fn track<T>(url: &str, name: &str, write: WriteSignal<T>, rendered: Option<(u64, Value)>)
+/// current reactive owner is cleaned up. `rendered`: the state of what the
+/// server rendered (hydration), which the client continues from.
+pub(crate) fn track<T>(url: &str, name: &str, write: WriteSignal<T>, rendered: Option<SignalState>)
 where
     T: DeserializeOwned + Send + Sync + 'static,
 {
@@ -123,9 +124,7 @@ where
         }
         conn.signals.push(Entry {
             name: name.to_owned(),
-            state: rendered.map_or_else(SignalState::default, |(v, value)| {
-                SignalState::rendered(v, value)
-            }),
+            state: rendered.unwrap_or_default(),
             listeners: vec![(id, Rc::clone(&listener))],
         });
         // Every signal asked for in this task joins one (re)open.

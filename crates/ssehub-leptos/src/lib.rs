@@ -40,16 +40,22 @@
 //! The wire format is ssehub's (see `docs/protocol.md`): a signal named N is
 //! the topic N; its events have the type N and JSON data, first `{"v": V,
 //! "snapshot": VALUE}`, then `{"v": V, "patch": [RFC 6902 operations]}` with
-//! V one more each time. A snapshot replaces the value; a patch is applied
-//! only when its V is exactly one more than the version held. Anything else
-//! (a version gap or repeat, a patch that does not apply, data that is not
-//! JSON) makes the client resync: it closes the `EventSource` and opens a new
+//! V one more each time. A snapshot replaces the value (a snapshot of the
+//! value already held changes nothing on the page); a patch is applied only
+//! when its V is exactly one more than the version held. Anything else (a
+//! version gap or repeat, a patch before any snapshot, a patch that does not
+//! apply, data that is not a signal message) makes the client resync: it closes the `EventSource` and opens a new
 //! one, without `Last-Event-ID`, which the hub answers with snapshots
 //! (resyncs are limited to one a second). When the connection drops, the
 //! browser reconnects by itself with `Last-Event-ID`: the hub replays the
 //! patches missed, or sends `ssehub-reset` and snapshots. Only when the
 //! browser gives up (an HTTP error) does the client open a new `EventSource`
-//! itself, 5 seconds later. The same rule as `js/ssehub.js`.
+//! itself, 5 seconds later.
+//!
+//! The rule is not this crate's own: it is
+//! [`ssehub_core::protocol::signal`]'s `SignalState`, which the native
+//! client (`ssehub-client`) runs too, and `js/ssehub.js` follows the same
+//! test vectors (`crates/ssehub-core/vectors/signal.json`).
 //!
 //! Signals asked for in the same task join the first open; a signal asked
 //! for after the `EventSource` opened reopens it once, with all the topics
@@ -136,8 +142,6 @@ pub mod axum;
 mod client;
 pub mod compat;
 mod handover;
-#[cfg_attr(not(target_arch = "wasm32"), allow(dead_code))]
-mod state;
 
 /// The event stream's URL, as [`provide_sse`] put it in the context.
 #[derive(Clone, Debug)]
@@ -196,7 +200,7 @@ where
         }
     });
     let (initial, rendered) = match rendered {
-        Some((value, r)) => (value, Some((r.v, r.value))),
+        Some((value, r)) => (value, Some(r.into_state())),
         None => (initial, None),
     };
     let (read, write) = signal(initial);
