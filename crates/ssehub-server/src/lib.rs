@@ -51,6 +51,13 @@ pub use ipnet::IpNet;
 pub use tls::{Tls, TlsError};
 
 /// What `ssehub serve` is configured with.
+///
+/// `Config::default()` is exactly what `ssehub serve` runs with when given no
+/// flags: the binary's flags take their defaults from it instead of
+/// restating them (`src/cmd/serve.rs`, whose test compares every field), so
+/// an app that embeds [`router`] or [`run`] gets the same limits as the
+/// binary. The hub's own settings (history, keep-alive) are not here: they
+/// are [`ssehub::HubBuilder`]'s, for the binary too.
 #[derive(Clone, Debug)]
 pub struct Config {
     /// Most bytes of a request body (`POST /publish`).
@@ -59,7 +66,9 @@ pub struct Config {
     pub shutdown_grace: Duration,
     /// JWT authorization; `None`: the hub is open.
     pub auth: Option<std::sync::Arc<Auth>>,
-    /// Most topics in one subscription (more: 400).
+    /// Most topics in one subscription (more: 400). The hub has the same
+    /// limit ([`ssehub::HubBuilder::max_topics`]), with the same default;
+    /// `ssehub serve` sets both from `--max-topics`.
     pub max_topics: usize,
     /// Most bytes of a published event's data (more: 413).
     pub max_event_bytes: usize,
@@ -101,6 +110,9 @@ impl Default for Config {
             max_topics: 64,
             max_event_bytes: 1 << 20,
             max_connections_per_ip: 0,
+            // Computed from the machine each time: `ssehub serve` raises
+            // the open-file limit first, then takes this same value. Where
+            // the limit cannot be read, there is none to protect.
             max_connections: files::file_limit()
                 .map(files::connection_budget)
                 .unwrap_or(usize::MAX),
