@@ -50,6 +50,26 @@ pub use files::{connection_budget, file_limit, raise_file_limit, FileLimit};
 pub use ipnet::IpNet;
 pub use tls::{Tls, TlsError};
 
+// The READMEs' examples, compiled as doc tests. This crate depends on every
+// published crate but `ssehub-leptos` (whose README is compiled by
+// `examples/leptos-counter/client`), so their READMEs are compiled here
+// too. Only `cargo test --doc` in the workspace reads these files.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;
+#[cfg(doctest)]
+#[doc = include_str!("../../ssehub-core/README.md")]
+struct CoreReadmeDoctests;
+#[cfg(doctest)]
+#[doc = include_str!("../../ssehub/README.md")]
+struct HubReadmeDoctests;
+#[cfg(doctest)]
+#[doc = include_str!("../../ssehub-client/README.md")]
+struct ClientReadmeDoctests;
+#[cfg(all(doctest, feature = "redis"))]
+#[doc = include_str!("../../ssehub-redis/README.md")]
+struct RedisReadmeDoctests;
+
 /// What `ssehub serve` is configured with.
 ///
 /// `Config::default()` is exactly what `ssehub serve` runs with when given no
