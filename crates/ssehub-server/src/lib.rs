@@ -50,7 +50,34 @@ pub use files::{connection_budget, file_limit, raise_file_limit, FileLimit};
 pub use ipnet::IpNet;
 pub use tls::{Tls, TlsError};
 
+// The READMEs' examples, compiled as doc tests. This crate depends on every
+// published crate but `ssehub-leptos` (whose README is compiled by
+// `examples/leptos-counter/client`), so their READMEs are compiled here
+// too. Only `cargo test --doc` in the workspace reads these files.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;
+#[cfg(doctest)]
+#[doc = include_str!("../../ssehub-core/README.md")]
+struct CoreReadmeDoctests;
+#[cfg(doctest)]
+#[doc = include_str!("../../ssehub/README.md")]
+struct HubReadmeDoctests;
+#[cfg(doctest)]
+#[doc = include_str!("../../ssehub-client/README.md")]
+struct ClientReadmeDoctests;
+#[cfg(all(doctest, feature = "redis"))]
+#[doc = include_str!("../../ssehub-redis/README.md")]
+struct RedisReadmeDoctests;
+
 /// What `ssehub serve` is configured with.
+///
+/// `Config::default()` is exactly what `ssehub serve` runs with when given no
+/// flags: the binary's flags take their defaults from it instead of
+/// restating them (`src/cmd/serve.rs`, whose test compares every field), so
+/// an app that embeds [`router`] or [`run`] gets the same limits as the
+/// binary. The hub's own settings (history, keep-alive) are not here: they
+/// are [`ssehub::HubBuilder`]'s, for the binary too.
 #[derive(Clone, Debug)]
 pub struct Config {
     /// Most bytes of a request body (`POST /publish`).
@@ -59,7 +86,9 @@ pub struct Config {
     pub shutdown_grace: Duration,
     /// JWT authorization; `None`: the hub is open.
     pub auth: Option<std::sync::Arc<Auth>>,
-    /// Most topics in one subscription (more: 400).
+    /// Most topics in one subscription (more: 400). The hub has the same
+    /// limit ([`ssehub::HubBuilder::max_topics`]), with the same default;
+    /// `ssehub serve` sets both from `--max-topics`.
     pub max_topics: usize,
     /// Most bytes of a published event's data (more: 413).
     pub max_event_bytes: usize,
@@ -101,6 +130,9 @@ impl Default for Config {
             max_topics: 64,
             max_event_bytes: 1 << 20,
             max_connections_per_ip: 0,
+            // Computed from the machine each time: `ssehub serve` raises
+            // the open-file limit first, then takes this same value. Where
+            // the limit cannot be read, there is none to protect.
             max_connections: files::file_limit()
                 .map(files::connection_budget)
                 .unwrap_or(usize::MAX),

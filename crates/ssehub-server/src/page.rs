@@ -17,26 +17,27 @@ pub(crate) async fn index(State(state): State<AppState>) -> Html<&'static str> {
 
 const DEMO_SIGNAL: &str = "demo/counter";
 
-/// `GET /ssehub.js`: the signals client for plain pages (`js/ssehub.js`).
+/// `GET /ssehub.js`: the signals client for plain pages (`js/ssehub.js`,
+/// copied into `assets/` so that the published crate holds it).
 pub(crate) async fn script() -> impl axum::response::IntoResponse {
     (
         [
             ("content-type", "text/javascript; charset=utf-8"),
             ("cache-control", "no-cache"),
         ],
-        include_str!("../../../js/ssehub.js"),
+        include_str!("../assets/ssehub.js"),
     )
 }
 
 /// `GET /ssehub-htmx.js`: resume for htmx 2 pages whose SSE extension
-/// connects to this hub (`js/ssehub-htmx.js`).
+/// connects to this hub (`js/ssehub-htmx.js`, copied into `assets/`).
 pub(crate) async fn htmx_script() -> impl axum::response::IntoResponse {
     (
         [
             ("content-type", "text/javascript; charset=utf-8"),
             ("cache-control", "no-cache"),
         ],
-        include_str!("../../../js/ssehub-htmx.js"),
+        include_str!("../assets/ssehub-htmx.js"),
     )
 }
 

@@ -52,3 +52,9 @@ fn increment() {
 pub fn start() {
     leptos::mount::mount_to_body(App);
 }
+
+/// `ssehub-leptos`'s README example, compiled as a doc test (that crate
+/// depends on none of the others).
+#[cfg(doctest)]
+#[doc = include_str!("../../../../crates/ssehub-leptos/README.md")]
+struct SsehubLeptosReadmeDoctests;
