@@ -6,22 +6,28 @@
 //   });
 //   count.value; count.version; count.close();
 //
-// The wire format (see the `ssehub::signal` module): a signal named N is the
-// SSE topic N; its events have the type N and JSON data, first
+// The wire format (see the `ssehub_core::protocol::signal` module): a signal
+// named N is the SSE topic N; its events have the type N and JSON data, first
 // {"v": V, "snapshot": VALUE} (to a new subscriber, after a reset, when the
 // signal is created), then {"v": V, "patch": [RFC 6902 operations]} with V one
 // more each time.
 //
-// Client rule: a snapshot always replaces the value; a patch is applied only
-// when its v is exactly one more than the version held. Any other v (a gap, a
-// repeat, a patch before any snapshot), a patch that does not apply, or data
-// that is not JSON makes the client resync: it closes the EventSource and opens
-// a new one (so without Last-Event-ID), which the hub answers with snapshots.
-// Resyncs are limited to one a second. Reconnections after a dropped
-// connection are the browser's own: it resumes with Last-Event-ID and gets the
-// patches it missed, or `ssehub-reset` and snapshots. Only when the browser
-// gives up (an HTTP error, a 502 from a proxy while the hub restarts, say)
-// does the module open a new EventSource itself, 5 seconds later.
+// Client rule, the one of `ssehub_core::protocol::signal` (which the Rust
+// clients call), held to the same test vectors
+// (crates/ssehub-core/vectors/signal.json, run by ssehub.test.mjs): `v` must
+// be a whole number >= 0. A `snapshot` member (even null) always replaces the
+// value; a snapshot equal to the value held (member order aside) only moves
+// the version, and listeners are not called (no flash). Otherwise a `patch`
+// list applies only when v is exactly one more than the version held. Anything
+// else (a gap, a repeat, a patch before any snapshot, a patch that does not
+// apply, data that is not a signal message) makes the client resync, keeping
+// its value: it closes the EventSource and opens a new one (so without
+// Last-Event-ID), which the hub answers with snapshots. Resyncs are limited to
+// one a second. Reconnections after a dropped connection are the browser's
+// own: it resumes with Last-Event-ID and gets the patches it missed, or
+// `ssehub-reset` and snapshots. Only when the browser gives up (an HTTP
+// error, a 502 from a proxy while the hub restarts, say) does the module open
+// a new EventSource itself, 5 seconds later.
 //
 // Sharing: the signals of one `url` share ONE EventSource, on
 // `url?topic=A&topic=B...` (`&` if `url` has a query already, e.g. a token).
@@ -174,18 +180,25 @@ const resync = (h) => {
   else h.r ||= setTimeout(() => ((h.t = Date.now()), open(h)), wait);
 };
 
+// The rule (see the header): a new value `x`, or `same` (a snapshot of the
+// value held), or a resync.
 const receive = (h, n, data) => {
   const s = h.m.get(n);
   if (!s) return;
+  let v, x, same;
   try {
     const d = JSON.parse(data);
-    if (own.call(d, 'snapshot')) s.x = d.snapshot;
-    else if (d.v === s.v + 1) s.x = applyPatch(s.x, d.patch);
-    else fail('gap');
-    s.v = d.v;
+    v = d.v;
+    (Number.isInteger(v) && v >= 0) || fail('no version');
+    if (own.call(d, 'snapshot')) same = equal(s.x, (x = d.snapshot));
+    else if (Array.isArray(d.patch) && v === s.v + 1) x = applyPatch(s.x, d.patch);
+    else fail('out of step');
   } catch {
     return resync(h);
   }
+  s.v = v;
+  if (same) return;
+  s.x = x;
   for (const f of [...s.f]) call(f, s);
 };
 
@@ -203,9 +216,9 @@ const call = (f, s) => {
 /**
  * Keeps the server signal `name` in sync, over the events endpoint `url`
  * (say '/events'). `onChange(value, version)` is called after each snapshot
- * and each applied patch. Returns `{ value, version, close() }` (value and
- * version are undefined until the first snapshot). Options: `EventSource` (the
- * class to use), `withCredentials`.
+ * that changes the value and each applied patch. Returns `{ value, version,
+ * close() }` (value and version are undefined until the first snapshot).
+ * Options: `EventSource` (the class to use), `withCredentials`.
  */
 export function signal(url, name, onChange, options = {}) {
   let h = hubs.get(url);
