@@ -52,6 +52,16 @@ pub(crate) struct Args {
     /// Default: the hub's, 15.
     #[arg(long, env = "SSEHUB_KEEPALIVE", value_name = "SECS")]
     keepalive: Option<u64>,
+    /// Milliseconds a publish (or signal change) waits for the backend;
+    /// past it, 504 `outcome_unknown` (it may still be applied: retry with
+    /// the same Idempotency-Key). Default: the hub's, 3000.
+    #[arg(long, env = "SSEHUB_WRITE_TIMEOUT", value_name = "MS")]
+    write_timeout: Option<u64>,
+    /// Seconds an Idempotency-Key is remembered: a publish retried with it
+    /// within this window is answered with the first id and delivered once.
+    /// Default: the hub's, 300.
+    #[arg(long, env = "SSEHUB_IDEMPOTENCY_WINDOW", value_name = "SECS")]
+    idempotency_window: Option<u64>,
     /// Most bytes of a request body (more: 413).
     #[arg(long, env = "SSEHUB_MAX_BODY_BYTES", default_value_t = Config::default().max_body_bytes)]
     max_body_bytes: usize,
@@ -200,6 +210,12 @@ async fn serve(args: Args) -> anyhow::Result<()> {
     }
     if let Some(secs) = args.keepalive {
         hub = hub.keepalive(Some(Duration::from_secs(secs)));
+    }
+    if let Some(ms) = args.write_timeout {
+        hub = hub.write_timeout(Duration::from_millis(ms.max(1)));
+    }
+    if let Some(secs) = args.idempotency_window {
+        hub = hub.idempotency_window(Duration::from_secs(secs));
     }
     if let Some(url) = &args.redis {
         hub = hub.backend(redis_backend(url, &args).await?);
@@ -437,6 +453,8 @@ mod tests {
         assert_eq!(args.history_events, None);
         assert_eq!(args.history_bytes, None);
         assert_eq!(args.keepalive, None);
+        assert_eq!(args.write_timeout, None);
+        assert_eq!(args.idempotency_window, None);
         assert_eq!(args.redis_prefix, None);
     }
 
@@ -474,6 +492,16 @@ mod tests {
         );
         let secs: u64 = quoted("keepalive").parse().unwrap();
         assert!(hub.contains(&format!("keepalive: Some({secs}s),")), "{hub}");
+        let ms: u64 = quoted("write-timeout").parse().unwrap();
+        assert!(
+            hub.contains(&format!("write_timeout: {:?},", Duration::from_millis(ms))),
+            "{hub}"
+        );
+        let secs: u64 = quoted("idempotency-window").parse().unwrap();
+        assert!(
+            hub.contains(&format!("idempotency_window: {secs}s,")),
+            "{hub}"
+        );
         #[cfg(feature = "redis")]
         {
             let redis = format!("{:?}", ssehub_redis::RedisBackend::builder("redis://h"));
