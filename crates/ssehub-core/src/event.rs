@@ -307,9 +307,13 @@ impl<'a> EventBuilder<'a> {
 /// Bytes a field line adds besides its name and value: ": " and "\n".
 const FIELD_OVERHEAD: usize = 3;
 
-/// Encodes a comment frame (`: text\n\n`), as used for keep-alives.
+/// Encodes a comment frame (`: text\n\n`).
 ///
-/// Line breaks in `text` start new comment lines.
+/// Line breaks in `text` start new comment lines. The blank line that ends
+/// it makes some clients dispatch an empty event when a field such as
+/// `retry` or `id` came before it in the same block (Python's `httpx-sse`
+/// does, once it has seen an id); the hub's keep-alives are a lone `:\n`
+/// instead, which ends no block.
 pub fn comment(text: &str) -> Bytes {
     let mut buf = BytesMut::with_capacity(text.len() + 4);
     for line in lines(text) {
