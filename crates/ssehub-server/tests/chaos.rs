@@ -36,17 +36,7 @@ struct HubProcess {
 
 impl HubProcess {
     fn start(redis: &RedisServer) -> HubProcess {
-        let (child, addr) = common::serve(
-            &[
-                "--redis",
-                &redis.url(),
-                "--listen",
-                "127.0.0.1:0",
-                "--log-format",
-                "json",
-            ],
-            &[],
-        );
+        let (child, addr) = common::serve_redis(&redis.url(), "127.0.0.1:0");
         HubProcess {
             addr,
             child: Some(child),
@@ -59,17 +49,7 @@ impl HubProcess {
             common::signal(&child, "KILL");
             let _ = child.wait();
         }
-        let (child, _) = common::serve(
-            &[
-                "--redis",
-                &self.redis,
-                "--listen",
-                &self.addr,
-                "--log-format",
-                "json",
-            ],
-            &[],
-        );
+        let (child, _) = common::serve_redis(&self.redis, &self.addr);
         self.child = Some(child);
     }
 }

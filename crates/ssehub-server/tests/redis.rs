@@ -8,23 +8,13 @@ use ssehub::Hub;
 use ssehub_redis::testing::RedisServer;
 
 mod common;
-use common::{data, next_events, serve, Items, Remote};
+use common::{data, next_events, Items, Remote};
 
 const WAIT: Duration = Duration::from_secs(10);
 
 /// Starts `ssehub serve --redis` and returns it with its API.
 fn hub_process(redis: &RedisServer) -> (std::process::Child, Remote) {
-    let (child, addr) = serve(
-        &[
-            "--redis",
-            &redis.url(),
-            "--listen",
-            "127.0.0.1:0",
-            "--log-format",
-            "json",
-        ],
-        &[],
-    );
+    let (child, addr) = common::serve_redis(&redis.url(), "127.0.0.1:0");
     (child, Remote::new(format!("http://{addr}")))
 }
 

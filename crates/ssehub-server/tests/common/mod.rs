@@ -207,6 +207,22 @@ pub fn serve(args: &[&str], env: &[(&str, &str)]) -> (Child, String) {
     (child, addr)
 }
 
+/// Starts `ssehub serve --redis URL --listen LISTEN` (JSON logs) and returns
+/// it with its address.
+pub fn serve_redis(redis_url: &str, listen: &str) -> (Child, String) {
+    serve(
+        &[
+            "--redis",
+            redis_url,
+            "--listen",
+            listen,
+            "--log-format",
+            "json",
+        ],
+        &[],
+    )
+}
+
 /// A `ssehub serve` process (or a shell that execs one) whose JSON log lines
 /// are kept, so a test can wait for one. Killed when dropped.
 pub struct Logged {
