@@ -135,8 +135,10 @@ fn until_cut(body: Body, cut: watch::Receiver<u64>) -> Body {
 }
 
 /// The body, ended right after its `n`th event frame (for a page that must
-/// reconnect at a known point). The hub writes one frame a chunk, and its
-/// event frames start with their `id:` line.
+/// reconnect at a known point). The hub writes one frame a chunk; an event
+/// frame is a whole block (it ends with a blank line) with an `id:` line,
+/// first or after the `retry:` line the first event carries. Comment lines
+/// (`:`, the opening one and keep-alives) end no block and are not counted.
 pub fn cut_after_events(body: Body, n: usize) -> Body {
     let chunks = futures_util::stream::unfold(
         (body.into_data_stream(), 0),
@@ -146,11 +148,38 @@ pub fn cut_after_events(body: Body, n: usize) -> Body {
             }
             let chunk = chunks.next().await?;
             let seen = match &chunk {
-                Ok(bytes) if bytes.starts_with(b"id: ") => seen + 1,
+                Ok(bytes) if is_event_frame(bytes) => seen + 1,
                 _ => seen,
             };
             Some((chunk, (chunks, seen)))
         },
     );
     Body::from_stream(chunks)
+}
+
+/// Whether a chunk of the hub's is an event's frame (see
+/// [`cut_after_events`]).
+fn is_event_frame(bytes: &[u8]) -> bool {
+    let block = match bytes.strip_prefix(b"retry: ") {
+        Some(rest) => match rest.iter().position(|&b| b == b'\n') {
+            Some(end) => &rest[end + 1..],
+            None => return false,
+        },
+        None => bytes,
+    };
+    block.starts_with(b"id: ") && block.ends_with(b"\n\n")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_event_frame;
+
+    #[test]
+    fn event_frames_are_told_from_comments_and_hints() {
+        assert!(is_event_frame(b"id: 1\ndata: a\n\n"));
+        assert!(is_event_frame(b"retry: 2000\nid: 1\ndata: a\n\n"));
+        assert!(!is_event_frame(b":\n"));
+        assert!(!is_event_frame(b"retry: 2000\n"));
+        assert!(!is_event_frame(b"data: no id\n\n"));
+    }
 }
