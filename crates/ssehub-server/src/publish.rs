@@ -59,6 +59,12 @@ pub(crate) async fn publish(
             "give \"topic\" or \"topics\"",
         ));
     }
+    if let Some(topic) = topics.iter().find(|t| !ssehub::publishable_by_clients(t)) {
+        return Err(ApiError::bad_request(
+            "reserved_topic",
+            format!("{topic:?} is the hub's own: clients publish to no $ topic but $user/U and $conn/ID"),
+        ));
+    }
     if let Some(auth) = &state.config.auth {
         auth.authorize(&parts, Access::Publish, &topics)?;
     }

@@ -57,6 +57,12 @@ async fn change_body(
     state
         .publish_rate
         .check(client::ip(parts, &state.config.trusted_proxies))?;
+    if !ssehub::publishable_by_clients(name) {
+        return Err(ApiError::bad_request(
+            "reserved_topic",
+            format!("{name:?} is the hub's own: no signal may be named so"),
+        ));
+    }
     authorize(state, parts, Access::Publish, name)?;
     signal_api::expect_media_type(content_type(&parts.headers), accepted)?;
     read_body(body, state.config.max_body_bytes).await

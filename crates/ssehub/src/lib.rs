@@ -83,7 +83,7 @@ pub use ssehub_core::protocol::Refusal;
 pub use ssehub_core::{Event, EventBuilder, EventError};
 pub use subscriber::LagPolicy;
 pub use subscription::{Resume, Subscription};
-pub use topic::{IntoTopics, Topic, TopicError, TopicPattern};
+pub use topic::{publishable_by_clients, IntoTopics, Topic, TopicError, TopicPattern};
 
 /// The README's example, compiled as a doc test.
 #[cfg(all(doctest, feature = "axum"))]

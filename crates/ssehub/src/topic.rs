@@ -132,6 +132,10 @@ impl AsRef<str> for Topic {
 /// all three; `**` matches every topic). Any other segment, `a*b` included,
 /// matches only itself.
 ///
+/// Topics that start with `$` are the hub's own (`$presence/T`, `$user/U`,
+/// `$conn/ID`): a pattern matches them only if it starts with `$` too, so
+/// `**` (or a grant of `**`) never reaches them; `$user/*` does.
+///
 /// ```
 /// use ssehub::TopicPattern;
 ///
@@ -161,6 +165,9 @@ impl TopicPattern {
 
     /// Whether `topic` matches.
     pub fn matches(&self, topic: &str) -> bool {
+        if hubs_own(topic) && !hubs_own(&self.0) {
+            return false;
+        }
         let mut pattern = self.0.split('/');
         let mut topic = topic.split('/');
         loop {
@@ -180,6 +187,9 @@ impl TopicPattern {
     /// by this pattern: how a grant covers a subscription (`chat/*` covers
     /// `chat/1` and `chat/*`, not `chat/**`).
     pub fn covers(&self, requested: &str) -> bool {
+        if hubs_own(requested) && !hubs_own(&self.0) {
+            return false;
+        }
         let mut grant = self.0.split('/');
         let mut want = requested.split('/');
         loop {
@@ -193,6 +203,19 @@ impl TopicPattern {
             }
         }
     }
+}
+
+/// Whether a topic (or pattern) is one of the hub's own: it starts with `$`.
+fn hubs_own(topic: &str) -> bool {
+    topic.starts_with('$')
+}
+
+/// Whether a client may publish to `topic` (given a grant that covers it):
+/// any topic but the hub's own (`$...`), except `$user/U` (to one user's
+/// streams) and `$conn/ID` (to one stream). `$presence/T` and every other
+/// `$` topic are the hub's to publish.
+pub fn publishable_by_clients(topic: &str) -> bool {
+    !hubs_own(topic) || topic.starts_with("$user/") || topic.starts_with("$conn/")
 }
 
 impl fmt::Display for TopicPattern {
@@ -253,5 +276,45 @@ mod tests {
         }
         assert!(TopicPattern::new("a/*").is_wildcard());
         assert!(!TopicPattern::new("a*b").is_wildcard());
+    }
+
+    #[test]
+    fn the_hubs_own_topics_are_matched_only_by_dollar_patterns() {
+        for (pattern, topic, expected) in [
+            ("**", "$user/alice", false),
+            ("*/alice", "$user/alice", false),
+            ("*/*", "$presence/chat", false),
+            ("$user/*", "$user/alice", true),
+            ("$user/alice", "$user/alice", true),
+            ("$presence/**", "$presence/chat/1", true),
+            ("**", "user/alice", true),
+        ] {
+            assert_eq!(
+                TopicPattern::new(pattern).matches(topic),
+                expected,
+                "{pattern} ~ {topic}"
+            );
+        }
+        for (grant, requested, expected) in [
+            ("**", "$user/alice", false),
+            ("**", "$user/*", false),
+            ("$user/**", "$user/alice", true),
+            ("$conn/*", "$conn/abc", true),
+        ] {
+            assert_eq!(
+                TopicPattern::new(grant).covers(requested),
+                expected,
+                "{grant} covers {requested}"
+            );
+        }
+        for (topic, expected) in [
+            ("chat/1", true),
+            ("$user/alice", true),
+            ("$conn/abc", true),
+            ("$presence/chat", false),
+            ("$anything", false),
+        ] {
+            assert_eq!(super::publishable_by_clients(topic), expected, "{topic}");
+        }
     }
 }
