@@ -46,8 +46,8 @@ ABUSE_NICE=${ABUSE_NICE:-10}
 PORT_BASE=${PORT_BASE:-18500}
 SSEHUB_SERVE_ARGS=${SSEHUB_SERVE_ARGS:-}
 
-# n * SCALE, rounded, at least 1.
-scaled() { awk -v n="$1" -v s="$SCALE" 'BEGIN { v = int(n * s + 0.5); if (v < 1) v = 1; print v }'; }
+# shellcheck source=bench/lib.sh
+. bench/lib.sh
 HEALTHY_CONNS=$(scaled "${HEALTHY_CONNS:-1000}")
 HEALTHY_EVENTS=$(scaled "${HEALTHY_EVENTS:-2000}")
 CHURN_WORKERS=$(scaled "${CHURN_WORKERS:-32}")
@@ -55,8 +55,6 @@ SLOW_CONNS=$(scaled "${SLOW_CONNS:-2000}")
 OVERSIZED_WORKERS=$(scaled "${OVERSIZED_WORKERS:-2}")
 STALL_CONNS=$(scaled "${STALL_CONNS:-200}")
 
-# shellcheck source=bench/lib.sh
-. bench/lib.sh
 
 # The server holds the healthy streams and the abusive connections; each
 # client process its own.

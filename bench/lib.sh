@@ -1,7 +1,11 @@
-# Shared by bench/run.sh and bench/tls.sh (sourced): messages, the file
-# limit, and one server at a time ($server_pid) started and stopped.
+# Shared by bench/run.sh, bench/tls.sh and bench/abuse.sh (sourced):
+# messages, sizes, the file limit, and one server at a time ($server_pid)
+# started and stopped.
 
 say() { printf '==> %s\n' "$*" >&2; }
+
+# scaled N: N * $SCALE, rounded, at least 1.
+scaled() { awk -v n="$1" -v s="$SCALE" 'BEGIN { v = int(n * s + 0.5); if (v < 1) v = 1; print v }'; }
 
 # raise_nofile NEED: each process needs a descriptor per connection, plus
 # some; raises `ulimit -n` toward the hard limit and warns when short.

@@ -33,8 +33,8 @@ PORT_BASE=${PORT_BASE:-18300}
 SERVERS=${SERVERS:-"ssehub baseline"}
 SSEHUB_SERVE_ARGS=${SSEHUB_SERVE_ARGS:-}
 
-# n * SCALE, rounded, at least 1.
-scaled() { awk -v n="$1" -v s="$SCALE" 'BEGIN { v = int(n * s + 0.5); if (v < 1) v = 1; print v }'; }
+# shellcheck source=bench/lib.sh
+. bench/lib.sh
 IDLE_CONNS=$(scaled "${IDLE_CONNS:-10000}")
 TP_CONNS=$(scaled "${TP_CONNS:-10000}")
 TP_EVENTS=$(scaled "${TP_EVENTS:-1000}")
@@ -43,8 +43,6 @@ LAT1_EVENTS=$(scaled "${LAT1_EVENTS:-2000}")
 LAT2_CONNS=$(scaled "${LAT2_CONNS:-10000}")
 LAT2_EVENTS=$(scaled "${LAT2_EVENTS:-200}")
 
-# shellcheck source=bench/lib.sh
-. bench/lib.sh
 
 # Each process needs a descriptor per connection, plus some.
 raise_nofile $(( $(printf '%s\n' "$IDLE_CONNS" "$TP_CONNS" "$LAT1_CONNS" "$LAT2_CONNS" | sort -n | tail -1) + 256 ))

@@ -34,13 +34,12 @@ LOAD_CPU=${LOAD_CPU:-1}
 PORT_BASE=${PORT_BASE:-18500}
 SSEHUB_SERVE_ARGS=${SSEHUB_SERVE_ARGS:-}
 
-scaled() { awk -v n="$1" -v s="$SCALE" 'BEGIN { v = int(n * s + 0.5); if (v < 1) v = 1; print v }'; }
+# shellcheck source=bench/lib.sh
+. bench/lib.sh
 IDLE_CONNS=$(scaled "${IDLE_CONNS:-10000}")
 TP_CONNS=$(scaled "${TP_CONNS:-10000}")
 TP_EVENTS=$(scaled "${TP_EVENTS:-1000}")
 
-# shellcheck source=bench/lib.sh
-. bench/lib.sh
 
 raise_nofile $(( (IDLE_CONNS > TP_CONNS ? IDLE_CONNS : TP_CONNS) + 256 ))
 
