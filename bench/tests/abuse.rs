@@ -4,35 +4,23 @@
 
 use std::process::Command;
 
+mod common;
+
 use serde_json::Value;
-use ssehub::Hub;
 use ssehub_server::Config;
 
 /// Serves a fresh hub on `config` and runs `ssehub-abuse` with `args`
 /// against it for `seconds`; returns its JSON line.
 async fn abuse(config: Config, seconds: &str, args: &[&str]) -> Value {
-    let listener = ssehub_server::bind("127.0.0.1:0".parse().unwrap()).unwrap();
-    let port = listener.local_addr().unwrap().port();
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let server = tokio::spawn(ssehub_server::run(listener, Hub::new(), config, async {
-        let _ = stopped.await;
-    }));
-    let mut command = Command::new(env!("CARGO_BIN_EXE_ssehub-abuse"));
-    command
-        .args(["--url", &format!("http://127.0.0.1:{port}")])
-        .args(["--duration", seconds, "--threads", "1"])
-        .args(args);
-    let output = tokio::task::spawn_blocking(move || command.output())
-        .await
-        .unwrap()
-        .unwrap();
-    let _ = stop.send(());
-    server.await.unwrap().unwrap();
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(output.status.success(), "ssehub-abuse failed: {stderr}");
-    let stdout = String::from_utf8(output.stdout).unwrap();
-    let line = stdout.lines().last().unwrap_or_default();
-    serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {stdout:?}; {stderr}"))
+    common::run_against(config, |port| {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_ssehub-abuse"));
+        command
+            .args(["--url", &format!("http://127.0.0.1:{port}")])
+            .args(["--duration", seconds, "--threads", "1"])
+            .args(args);
+        command
+    })
+    .await
 }
 
 fn status(report: &Value, code: &str) -> u64 {

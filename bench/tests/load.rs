@@ -6,8 +6,9 @@
 use std::path::Path;
 use std::process::Command;
 
+mod common;
+
 use serde_json::Value;
-use ssehub::Hub;
 use ssehub_server::{Config, Tls};
 
 /// A CA and a certificate for `localhost` and `127.0.0.1` signed by it,
@@ -30,36 +31,23 @@ fn certificate(dir: &Path) {
 /// against it; returns its JSON line.
 async fn load(tls: Option<Tls>, args: &[&str]) -> Value {
     let https = tls.is_some();
-    let listener = ssehub_server::bind("127.0.0.1:0".parse().unwrap()).unwrap();
-    let port = listener.local_addr().unwrap().port();
     let config = Config {
         tls,
         ..Config::default()
     };
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let server = tokio::spawn(ssehub_server::run(listener, Hub::new(), config, async {
-        let _ = stopped.await;
-    }));
-    let url = if https {
-        format!("https://localhost:{port}")
-    } else {
-        format!("http://127.0.0.1:{port}")
-    };
-    let mut command = Command::new(env!("CARGO_BIN_EXE_ssehub-load"));
-    command
-        .args(["--url", &url, "--drain-seconds", "10", "--threads", "2"])
-        .args(args);
-    let output = tokio::task::spawn_blocking(move || command.output())
-        .await
-        .unwrap()
-        .unwrap();
-    let _ = stop.send(());
-    server.await.unwrap().unwrap();
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(output.status.success(), "ssehub-load failed: {stderr}");
-    let stdout = String::from_utf8(output.stdout).unwrap();
-    let line = stdout.lines().last().unwrap_or_default();
-    serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {stdout:?}; {stderr}"))
+    common::run_against(config, |port| {
+        let url = if https {
+            format!("https://localhost:{port}")
+        } else {
+            format!("http://127.0.0.1:{port}")
+        };
+        let mut command = Command::new(env!("CARGO_BIN_EXE_ssehub-load"));
+        command
+            .args(["--url", &url, "--drain-seconds", "10", "--threads", "2"])
+            .args(args);
+        command
+    })
+    .await
 }
 
 fn assert_all_delivered(report: &Value, streams: u64, events: u64) {
