@@ -56,7 +56,7 @@ impl StreamLog {
     /// Logs that `sub` opened for `client`.
     pub(crate) fn opened(sub: &Subscription, client: Option<IpAddr>) -> StreamLog {
         tracing::info!(
-            stream = sub.id(),
+            stream = %sub.id(),
             client = %Client(client),
             topics = %sub.topics().collect::<Vec<_>>().join(","),
             resume = ?sub.resume(),
@@ -71,7 +71,7 @@ impl StreamLog {
     /// Logs that `sub` closed after `bytes` were written, and why.
     pub(crate) fn closed(&self, sub: &Subscription, bytes: u64, why: Ended) {
         tracing::info!(
-            stream = sub.id(),
+            stream = %sub.id(),
             client = %Client(self.client),
             duration_ms = self.opened.elapsed().as_millis() as u64,
             bytes,

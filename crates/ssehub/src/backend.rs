@@ -25,6 +25,7 @@ use crate::topic::Topic;
 pub use crate::feed::Feed;
 pub use crate::id::{EventId, Position};
 pub use crate::memory::Memory;
+pub use crate::presence::{Presence, Present};
 
 /// The frame of a stored event: `id: {id}` in front of its frame without an
 /// id (a [`Record::body`] or a [`SignalChange::body`]).
@@ -186,6 +187,17 @@ pub struct Health {
     pub state: String,
 }
 
+/// What a node's [`Backend::heartbeat`] found.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Heartbeat {
+    /// The node is known alive.
+    Alive,
+    /// The node had been taken for dead (it missed its heartbeats, say in a
+    /// partition) and its streams' leaves published: they must join again.
+    Rejoin,
+}
+
 /// Where events are ordered and kept; see the [module docs](self).
 ///
 /// Every method that talks to the outside world returns a [`BoxFuture`], so
@@ -236,4 +248,66 @@ pub trait Backend: Send + Sync + std::fmt::Debug + 'static {
 
     /// Whether the backend works now.
     fn health(&self) -> Health;
+
+    /// Whether the backend keeps the presence of every node sharing it
+    /// (then [`Backend::presence`] and [`Backend::connection`] answer for
+    /// all of them). Default: `false`, the hub answers from its own streams
+    /// (right for a backend that serves one hub).
+    fn keeps_presence(&self) -> bool {
+        false
+    }
+
+    /// A stream opened: list it under its topics and append its `join`
+    /// events, in one step. Default: append the events.
+    fn join<'a>(&'a self, presence: &'a Presence) -> BoxFuture<'a, Result<(), BackendError>> {
+        Box::pin(async move {
+            for record in &presence.joins {
+                self.append(record.clone()).await?;
+            }
+            Ok(())
+        })
+    }
+
+    /// A stream ended: unlist it and append its `leave` events, in one step.
+    /// Default: append the events.
+    fn leave<'a>(&'a self, presence: &'a Presence) -> BoxFuture<'a, Result<(), BackendError>> {
+        Box::pin(async move {
+            for record in &presence.leaves {
+                self.append(record.clone()).await?;
+            }
+            Ok(())
+        })
+    }
+
+    /// The streams listed under `topic` on every node, when
+    /// [`Backend::keeps_presence`]. Default: none.
+    fn presence<'a>(
+        &'a self,
+        topic: &'a Topic,
+    ) -> BoxFuture<'a, Result<Vec<Present>, BackendError>> {
+        let _ = topic;
+        Box::pin(async { Ok(Vec::new()) })
+    }
+
+    /// The stream with this id on any node, when [`Backend::keeps_presence`].
+    /// Default: none.
+    fn connection<'a>(
+        &'a self,
+        id: &'a str,
+    ) -> BoxFuture<'a, Result<Option<Present>, BackendError>> {
+        let _ = id;
+        Box::pin(async { Ok(None) })
+    }
+
+    /// Keeps `node` alive for `expiry`, and publishes the leaves of the
+    /// streams of nodes whose expiry passed (one call per node per period,
+    /// whatever its number of streams). Default: nothing to do.
+    fn heartbeat<'a>(
+        &'a self,
+        node: &'a str,
+        expiry: Duration,
+    ) -> BoxFuture<'a, Result<Heartbeat, BackendError>> {
+        let _ = (node, expiry);
+        Box::pin(async { Ok(Heartbeat::Alive) })
+    }
 }

@@ -1,11 +1,20 @@
 //! The hub's own events, which tell a client what happened to its stream:
-//! `ssehub-reset` and `ssehub-gap`. Their types and data are defined once,
+//! `ssehub-reset`, `ssehub-gap` and `ssehub-connected`. Their types and data are defined once,
 //! in [`ssehub_core::protocol::control`] (which documents them), and
 //! re-exported here.
 
 use bytes::Bytes;
 
-pub use ssehub_core::protocol::control::{Gap, Reset, ResetReason, GAP_EVENT, RESET_EVENT};
+pub use ssehub_core::protocol::control::{
+    Connected, Gap, Reset, ResetReason, CONNECTED_EVENT, GAP_EVENT, RESET_EVENT,
+};
+
+pub(crate) fn connected_frame(id: &str) -> Bytes {
+    Connected { id: id.to_owned() }
+        .event()
+        .map(Bytes::from)
+        .unwrap_or_else(|_| Bytes::from_static(b"event: ssehub-connected\ndata: {}\n\n"))
+}
 
 pub(crate) fn reset_frame(reason: ResetReason, last_event_id: &str, head_id: &str) -> Bytes {
     let reset = Reset {

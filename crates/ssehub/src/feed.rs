@@ -354,7 +354,7 @@ mod tests {
 
     #[test]
     fn a_node_that_missed_changes_says_so_and_takes_a_fresh_value() {
-        let feed = Feed::new(Arc::default(), EventId::new("").unwrap());
+        let feed = Feed::new(Arc::new(Registry::new("n")), EventId::new("").unwrap());
         let name = Topic::new("s").unwrap();
         let (p, i) = id(1);
         assert!(feed.deliver_signal(p, &i, &name, r#"{"v":0,"snapshot":{"n":0}}"#));

@@ -13,11 +13,12 @@ use crate::control;
 use crate::error::{PublishError, SubscribeError};
 use crate::feed::Feed;
 use crate::id::EventId;
+use crate::presence::{self, ConnectionId, Present, CLOSE_PREFIX};
 use crate::registry::Registry;
 use crate::signal::{self, Signal, SignalError};
-use crate::subscriber::{End, LagPolicy, OnLag, Subscriber};
+use crate::subscriber::{End, LagPolicy, OnLag, Subscriber, Who};
 use crate::subscription::{Resume, Subscription};
-use crate::topic::{IntoTopics, Topic, TopicError};
+use crate::topic::{IntoTopics, Topic, TopicError, TopicPattern};
 
 /// How soon a client that could not resume (the backend was unavailable)
 /// is told to come back.
@@ -67,13 +68,16 @@ pub struct Hub {
 #[derive(Debug)]
 pub(crate) struct HubInner {
     pub(crate) registry: Arc<Registry>,
-    backend: Arc<dyn Backend>,
+    pub(crate) backend: Arc<dyn Backend>,
     feed: Feed,
-    config: HubBuilder,
+    pub(crate) config: HubBuilder,
+    /// This node's id, and which topics announce joins and leaves.
+    pub(crate) presence: presence::Config,
     /// `retry: N\n`, for [`Subscription`] to send with its first event.
     pub(crate) retry_line: Option<Bytes>,
     keepalive_started: AtomicBool,
-    closed: AtomicBool,
+    heartbeat_started: AtomicBool,
+    pub(crate) closed: AtomicBool,
     published: AtomicU64,
     resumes: AtomicU64,
     resets: AtomicU64,
@@ -93,8 +97,10 @@ pub struct HubBuilder {
     buffer_bytes: usize,
     lag_policy: LagPolicy,
     max_topics: usize,
-    write_timeout: Duration,
+    pub(crate) write_timeout: Duration,
     idempotency_window: Duration,
+    presence_events: Vec<TopicPattern>,
+    presence_heartbeat: Duration,
     backend: Option<Arc<dyn Backend>>,
 }
 
@@ -110,6 +116,8 @@ impl Default for HubBuilder {
             max_topics: 64,
             write_timeout: Duration::from_secs(3),
             idempotency_window: Duration::from_secs(300),
+            presence_events: Vec::new(),
+            presence_heartbeat: Duration::from_secs(2),
             backend: None,
         }
     }
@@ -187,6 +195,29 @@ impl HubBuilder {
         self
     }
 
+    /// Topics (patterns) whose streams' openings and ends are published as
+    /// `join` and `leave` events to `$presence/{topic}`, data `{"id",
+    /// "user", "node", "topic"}`, for each topic a stream subscribed to by
+    /// a name these match. Default: none. Every such event is an event in
+    /// history: a hub that announces busy topics keeps a larger history (see
+    /// [`presence`](crate::presence)).
+    pub fn presence_events<S: AsRef<str>>(mut self, patterns: impl IntoIterator<Item = S>) -> Self {
+        self.presence_events = patterns
+            .into_iter()
+            .map(|p| TopicPattern::new(p.as_ref()))
+            .collect();
+        self
+    }
+
+    /// How often this hub tells a shared backend it is alive. A hub that
+    /// misses three heartbeats is taken for dead, and another publishes its
+    /// streams' leaves within one more period: within 4 periods of its
+    /// death. Default: 2 s (leaves within 8 s).
+    pub fn presence_heartbeat(mut self, every: Duration) -> Self {
+        self.presence_heartbeat = every.max(Duration::from_millis(10));
+        self
+    }
+
     /// Stores and orders events in `backend` instead of the embedded
     /// in-memory [`Memory`] (then the history bounds above are the backend's
     /// business). A backend serves one hub.
@@ -202,28 +233,38 @@ impl HubBuilder {
             Some(backend) => backend,
             None => Arc::new(Memory::new(self.history_events, self.history_bytes)),
         };
-        let registry = Arc::new(Registry::default());
+        let node = presence::random_node();
+        let registry = Arc::new(Registry::new(&node));
         let feed = Feed::new(
             registry.clone(),
             EventId::new("").expect("an empty id is valid"),
         );
         backend.start(feed.clone());
         let retry_line = self.retry.map(retry_line);
-        Hub {
+        let presence = presence::Config {
+            node,
+            events: std::mem::take(&mut self.presence_events),
+            heartbeat: self.presence_heartbeat,
+        };
+        let hub = Hub {
             inner: Arc::new(HubInner {
                 registry,
                 backend,
                 feed,
                 config: self,
+                presence,
                 retry_line,
                 keepalive_started: AtomicBool::new(false),
+                heartbeat_started: AtomicBool::new(false),
                 closed: AtomicBool::new(false),
                 published: AtomicU64::new(0),
                 resumes: AtomicU64::new(0),
                 resets: AtomicU64::new(0),
                 signal_locks: Mutex::new(HashMap::new()),
             }),
-        }
+        };
+        hub.start_heartbeats();
+        hub
     }
 }
 
@@ -235,6 +276,8 @@ pub struct SubscribeOptions {
     last_event_id: Option<String>,
     lag_policy: Option<LagPolicy>,
     meta: Option<serde_json::Value>,
+    user: Option<String>,
+    connected: bool,
     on_lag: Option<OnLag>,
 }
 
@@ -245,6 +288,8 @@ impl std::fmt::Debug for SubscribeOptions {
             .field("last_event_id", &self.last_event_id)
             .field("lag_policy", &self.lag_policy)
             .field("meta", &self.meta)
+            .field("user", &self.user)
+            .field("connected", &self.connected)
             .finish_non_exhaustive()
     }
 }
@@ -257,8 +302,25 @@ impl SubscribeOptions {
             last_event_id: None,
             lag_policy: None,
             meta: None,
+            user: None,
+            connected: false,
             on_lag: None,
         }
+    }
+
+    /// Who the subscriber is (`ssehub serve`: the token's `sub` claim):
+    /// presence lists it and join and leave events carry it.
+    pub fn user(mut self, user: impl Into<String>) -> Self {
+        self.user = Some(user.into());
+        self
+    }
+
+    /// Starts the stream with an `ssehub-connected` event whose data is
+    /// `{"id": CONNECTION_ID}` (what `connected=1` asks for over HTTP), for
+    /// clients that cannot read response headers (`EventSource`).
+    pub fn connected_event(mut self, yes: bool) -> Self {
+        self.connected = yes;
+        self
     }
 
     /// Resumes after the event with this id (what the client sent as
@@ -317,6 +379,11 @@ pub struct Stats {
     pub history_bytes: usize,
     /// Bytes queued for subscribers and not yet taken by their streams.
     pub queued_bytes: usize,
+    /// This node's presence entries: one per open stream and topic it
+    /// subscribed to.
+    pub presence_entries: usize,
+    /// Streams ended by [`Hub::close`] (here, whichever hub was asked).
+    pub closed: u64,
 }
 
 /// One open subscription, as listed by [`Hub::connections`].
@@ -324,7 +391,9 @@ pub struct Stats {
 #[non_exhaustive]
 pub struct ConnectionInfo {
     /// The subscription's id ([`Subscription::id`]).
-    pub id: u64,
+    pub id: ConnectionId,
+    /// Its user ([`SubscribeOptions::user`]).
+    pub user: Option<String>,
     /// Its topics.
     pub topics: Vec<String>,
     /// What [`SubscribeOptions::meta`] attached.
@@ -574,23 +643,32 @@ impl Hub {
             return Err(SubscribeError::ShutDown);
         }
         self.start_keepalive();
+        self.start_heartbeats();
         let policy = options.lag_policy.unwrap_or(inner.config.lag_policy);
         let id = inner.registry.next_id();
         let last_event_id = options.last_event_id.as_deref();
+        let who = Who {
+            id,
+            user: options.user.map(String::into_boxed_str),
+            meta: options.meta,
+        };
         let make = |last| {
             Arc::new(Subscriber::new(
-                id,
+                who,
                 topics,
                 policy,
                 inner.config.buffer_bytes,
                 last,
-                options.meta,
                 options.on_lag,
             ))
         };
         let attached = inner.feed.attach(make);
 
         let mut preface = VecDeque::new();
+        if options.connected {
+            let id = ConnectionId::new(&inner.presence.node, id);
+            preface.push_back(control::connected_frame(id.as_str()));
+        }
         let resume = match last_event_id {
             None => Resume::Fresh,
             Some(last) => {
@@ -647,6 +725,7 @@ impl Hub {
         if !matches!(resume, Resume::Resumed { .. }) {
             preface.extend(attached.snapshots);
         }
+        self.join(&attached.sub).await;
         Ok(Subscription::new(
             inner.clone(),
             attached.sub,
@@ -655,15 +734,89 @@ impl Hub {
         ))
     }
 
+    /// Tells the backend a stream opened (when it keeps presence or the
+    /// stream announces), waiting at most the write timeout. A failure
+    /// leaves the stream open, unlisted: presence is no reason to refuse it.
+    async fn join(&self, sub: &Subscriber) {
+        let inner = &self.inner;
+        if !inner.backend.keeps_presence() && !inner.presence.announces(sub) {
+            return;
+        }
+        let presence = inner.presence.of(sub);
+        if let Err(e) = self.bounded(inner.backend.join(&presence)).await {
+            tracing::warn!(id = %presence.present.id, error = %e, "could not record a stream's join");
+        }
+    }
+
+    /// This hub's node id: the first part of its connection ids.
+    pub fn node(&self) -> &str {
+        &self.inner.presence.node
+    }
+
+    /// The streams subscribed to `topic` by that name, on every hub sharing
+    /// the backend (this hub's alone on the in-memory backend), ordered by
+    /// id. A stream subscribed to a pattern is listed under the pattern.
+    pub async fn presence(&self, topic: &str) -> Result<Vec<Present>, BackendError> {
+        let inner = &self.inner;
+        let mut list = if inner.backend.keeps_presence() {
+            let Ok(topic) = Topic::new(topic) else {
+                return Ok(Vec::new());
+            };
+            inner.backend.presence(&topic).await?
+        } else {
+            let mut list = Vec::new();
+            inner
+                .registry
+                .for_each_of(topic, |sub| list.push(inner.presence.of_present(sub)));
+            list
+        };
+        list.sort_by(|a, b| (a.since, &a.id).cmp(&(b.since, &b.id)));
+        Ok(list)
+    }
+
+    /// Ends the stream with this connection id, on whichever hub sharing the
+    /// backend holds it, after what is queued for it. Returns whether there
+    /// was such a stream. On another hub the stream ends once that hub reads
+    /// the command (as fast as an event reaches it).
+    pub async fn close(&self, id: &str) -> Result<bool, PublishError> {
+        let inner = &self.inner;
+        let Some((node, n)) = ConnectionId::parse(id) else {
+            return Ok(false);
+        };
+        if node == inner.presence.node {
+            return Ok(match inner.registry.get(n) {
+                Some(sub) => {
+                    inner.registry.close(&sub);
+                    true
+                }
+                None => false,
+            });
+        }
+        if !inner.backend.keeps_presence() || inner.backend.connection(id).await?.is_none() {
+            return Ok(false);
+        }
+        self.check_open()?;
+        let topic = Topic::new(&format!("{CLOSE_PREFIX}{id}"))?;
+        let record = Record {
+            topics: vec![topic],
+            body: Bytes::from_static(b"event: close\ndata: \n\n"),
+            idempotency: None,
+        };
+        self.bounded(inner.backend.append(record)).await?;
+        Ok(true)
+    }
+
     /// Counts and totals.
     pub fn stats(&self) -> Stats {
         let inner = &self.inner;
         let counters = &inner.registry.counters;
         let (history_events, history_bytes) = inner.backend.history();
         let mut queued_bytes = 0;
-        inner
-            .registry
-            .for_each(|sub| queued_bytes += sub.queued_bytes());
+        let mut presence_entries = 0;
+        inner.registry.for_each(|sub| {
+            queued_bytes += sub.queued_bytes();
+            presence_entries += sub.topics.len();
+        });
         Stats {
             connections: inner.registry.connections(),
             topics: inner.registry.topics(),
@@ -676,6 +829,8 @@ impl Hub {
             history_events,
             history_bytes,
             queued_bytes,
+            presence_entries,
+            closed: counters.closed.load(Ordering::Relaxed),
         }
     }
 
@@ -697,12 +852,13 @@ impl Hub {
         let mut list = Vec::new();
         self.inner.registry.for_each(|sub| {
             list.push(ConnectionInfo {
-                id: sub.id,
+                id: ConnectionId::new(&self.inner.presence.node, sub.id),
+                user: sub.user.as_deref().map(str::to_owned),
                 topics: sub.topics.iter().map(|t| t.to_string()).collect(),
                 meta: sub.meta.clone(),
             })
         });
-        list.sort_by_key(|c| c.id);
+        list.sort_by_key(|c| ConnectionId::parse(c.id.as_str()).map(|(_, n)| n));
         list
     }
 
@@ -717,6 +873,22 @@ impl Hub {
     /// Whether [`Hub::shutdown`] was called.
     pub fn is_shut_down(&self) -> bool {
         self.inner.closed.load(Ordering::Acquire)
+    }
+
+    /// Starts the presence heartbeat task, once, inside a tokio runtime, when
+    /// the backend keeps presence (a shared one).
+    fn start_heartbeats(&self) {
+        if !self.inner.backend.keeps_presence() {
+            return;
+        }
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        if self.inner.heartbeat_started.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        let every = self.inner.presence.heartbeat;
+        runtime.spawn(presence::heartbeats(Arc::downgrade(&self.inner), every));
     }
 
     /// Starts the keep-alive task, once, if configured and inside a tokio

@@ -8,7 +8,8 @@ use bytes::Bytes;
 use slab::Slab;
 
 use crate::id::Position;
-use crate::subscriber::{Pushed, Subscriber};
+use crate::presence::{ConnectionId, CLOSE_PREFIX, CONN_PREFIX};
+use crate::subscriber::{End, Pushed, Subscriber};
 use crate::topic::{Topic, TopicPattern};
 
 #[derive(Debug, Default)]
@@ -26,10 +27,15 @@ pub(crate) struct Counters {
     pub(crate) delivered: AtomicU64,
     pub(crate) lag_disconnects: AtomicU64,
     pub(crate) lag_skips: AtomicU64,
+    /// Streams ended by a close command.
+    pub(crate) closed: AtomicU64,
 }
 
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub(crate) struct Registry {
+    /// This node's id: `$conn/{node}-{n}` and `$close/{node}-{n}` reach
+    /// subscriber `n` here.
+    node: Box<str>,
     maps: RwLock<Maps>,
     next_id: AtomicU64,
     pub(crate) counters: Counters,
@@ -38,6 +44,16 @@ pub(crate) struct Registry {
 }
 
 impl Registry {
+    pub(crate) fn new(node: &str) -> Registry {
+        Registry {
+            node: node.into(),
+            maps: RwLock::default(),
+            next_id: AtomicU64::default(),
+            counters: Counters::default(),
+            idle: tokio::sync::Notify::new(),
+        }
+    }
+
     fn read(&self) -> RwLockReadGuard<'_, Maps> {
         self.maps.read().unwrap_or_else(|e| e.into_inner())
     }
@@ -98,25 +114,21 @@ impl Registry {
             .iter()
             .filter(|(_, p)| topics.iter().any(|t| p.matches(t.as_str())))
             .map(|(key, _)| key);
+        let mut closing = Vec::new();
         for topic in topics.iter().chain(matching) {
+            if topic.as_str().starts_with('$') {
+                // The hub's own topics that reach one stream by its id.
+                if let Some(sub) = self.by_id(&maps, topic.as_str(), CONN_PREFIX) {
+                    delivered += self.push(sub, cursor, frame, &mut lagged);
+                } else if let Some(sub) = self.by_id(&maps, topic.as_str(), CLOSE_PREFIX) {
+                    closing.push(sub.clone());
+                }
+            }
             let Some(subs) = maps.topics.get(topic) else {
                 continue;
             };
             for (_, sub) in subs.iter() {
-                match sub.push(cursor, frame) {
-                    Pushed::Queued => delivered += 1,
-                    Pushed::Ignored => {}
-                    Pushed::Lagged => {
-                        self.counters
-                            .lag_disconnects
-                            .fetch_add(1, Ordering::Relaxed);
-                        lagged.push(sub.clone());
-                    }
-                    Pushed::Skipped => {
-                        delivered += 1;
-                        self.counters.lag_skips.fetch_add(1, Ordering::Relaxed);
-                    }
-                }
+                delivered += self.push(sub, cursor, frame, &mut lagged);
             }
         }
         self.counters
@@ -127,6 +139,65 @@ impl Registry {
         // until the stream is next polled.
         for sub in lagged {
             self.unregister(&sub);
+        }
+        for sub in closing {
+            self.close(&sub);
+        }
+    }
+
+    /// Pushes a frame to one subscriber and counts what happened: 1 if it
+    /// was queued. A subscriber that lagged goes into `lagged`.
+    fn push(
+        &self,
+        sub: &Arc<Subscriber>,
+        cursor: Position,
+        frame: &Bytes,
+        lagged: &mut Vec<Arc<Subscriber>>,
+    ) -> u64 {
+        match sub.push(cursor, frame) {
+            Pushed::Queued => 1,
+            Pushed::Ignored => 0,
+            Pushed::Lagged => {
+                self.counters
+                    .lag_disconnects
+                    .fetch_add(1, Ordering::Relaxed);
+                lagged.push(sub.clone());
+                0
+            }
+            Pushed::Skipped => {
+                self.counters.lag_skips.fetch_add(1, Ordering::Relaxed);
+                1
+            }
+        }
+    }
+
+    /// The subscriber `{prefix}{node}-{n}` names, if `node` is this one.
+    fn by_id<'m>(&self, maps: &'m Maps, topic: &str, prefix: &str) -> Option<&'m Arc<Subscriber>> {
+        let (node, n) = ConnectionId::parse(topic.strip_prefix(prefix)?)?;
+        if node != &*self.node {
+            return None;
+        }
+        maps.all.get(&n)
+    }
+
+    /// Ends a subscriber's stream (after what is queued) and unregisters it.
+    pub(crate) fn close(&self, sub: &Subscriber) {
+        sub.end(End::Closed);
+        self.counters.closed.fetch_add(1, Ordering::Relaxed);
+        self.unregister(sub);
+    }
+
+    /// Subscriber `n` of this node, if it is open.
+    pub(crate) fn get(&self, n: u64) -> Option<Arc<Subscriber>> {
+        self.read().all.get(&n).cloned()
+    }
+
+    /// Calls `f` on every subscriber of `topic` by that name.
+    pub(crate) fn for_each_of(&self, topic: &str, mut f: impl FnMut(&Arc<Subscriber>)) {
+        if let Some(subs) = self.read().topics.get(topic) {
+            for (_, sub) in subs.iter() {
+                f(sub);
+            }
         }
     }
 

@@ -35,6 +35,9 @@ pub(crate) enum End {
     Lagged,
     /// The hub shuts down: send what is queued, then end.
     Shutdown,
+    /// Closed by [`Hub::close`](crate::Hub::close): send what is queued,
+    /// then end.
+    Closed,
 }
 
 #[derive(Debug)]
@@ -63,6 +66,10 @@ pub(crate) struct Subscriber {
     /// Slab keys of this subscriber in each topic's list, same order as `topics`.
     pub(crate) keys: Mutex<Vec<usize>>,
     pub(crate) meta: Option<serde_json::Value>,
+    /// Who it is ([`SubscribeOptions::user`](crate::SubscribeOptions::user)).
+    pub(crate) user: Option<Box<str>>,
+    /// When it opened, in milliseconds since the Unix epoch.
+    pub(crate) since: u64,
     /// Called once when the subscriber is cut off for lagging (to close its
     /// connection even if the client never reads again).
     on_lag: Option<OnLag>,
@@ -96,16 +103,23 @@ impl std::fmt::Debug for Subscriber {
     }
 }
 
+/// Who a subscriber is: its number, user and metadata.
+pub(crate) struct Who {
+    pub(crate) id: u64,
+    pub(crate) user: Option<Box<str>>,
+    pub(crate) meta: Option<serde_json::Value>,
+}
+
 impl Subscriber {
     pub(crate) fn new(
-        id: u64,
+        who: Who,
         topics: Box<[Topic]>,
         policy: LagPolicy,
         max_bytes: usize,
         last: Position,
-        meta: Option<serde_json::Value>,
         on_lag: Option<OnLag>,
     ) -> Subscriber {
+        let Who { id, user, meta } = who;
         let patterns = topics
             .iter()
             .map(|t| TopicPattern::new(t.as_str()))
@@ -117,6 +131,8 @@ impl Subscriber {
             patterns,
             keys: Mutex::new(Vec::new()),
             meta,
+            user,
+            since: crate::presence::now_ms(),
             on_lag,
             policy,
             max_bytes,
@@ -234,6 +250,11 @@ impl Subscriber {
             }
         }
         s.idle = true;
+    }
+
+    /// Whether it was ended by [`Hub::close`](crate::Hub::close).
+    pub(crate) fn closed(&self) -> bool {
+        self.lock().end == Some(End::Closed)
     }
 
     /// Ends the stream.

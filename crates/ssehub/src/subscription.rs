@@ -10,6 +10,7 @@ use futures_core::Stream;
 
 use crate::control::ResetReason;
 use crate::hub::HubInner;
+use crate::presence::ConnectionId;
 use crate::subscriber::{Next, Subscriber};
 
 /// How a subscription started.
@@ -216,9 +217,15 @@ impl Subscription {
         }
     }
 
-    /// The connection id, as in [`Hub::connections`](crate::Hub::connections).
-    pub fn id(&self) -> u64 {
-        self.sub.id
+    /// The connection id, as in [`Hub::connections`](crate::Hub::connections):
+    /// what `$conn/ID` and [`Hub::close`](crate::Hub::close) take.
+    pub fn id(&self) -> ConnectionId {
+        ConnectionId::new(&self.hub.presence.node, self.sub.id)
+    }
+
+    /// Whether it was ended by [`Hub::close`](crate::Hub::close).
+    pub fn closed(&self) -> bool {
+        self.sub.closed()
     }
 }
 
@@ -258,6 +265,9 @@ impl Stream for Subscription {
 impl Drop for Subscription {
     fn drop(&mut self) {
         self.hub.registry.unregister(&self.sub);
+        if self.resume != Resume::Unavailable {
+            crate::presence::leave(&self.hub, &self.sub);
+        }
     }
 }
 

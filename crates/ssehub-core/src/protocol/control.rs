@@ -4,6 +4,7 @@
 //! |---|---|---|---|
 //! | `ssehub-reset` | first, when a resume could not be honoured | `{"reason": R, "lastEventId": ID}` | the newest event's id: the client continues from there |
 //! | `ssehub-gap` | where a subscriber that skips when it lags skipped events | `{"skipped": N}` | the last skipped event's id |
+//! | `ssehub-connected` | first, when the subscription asked (`connected=1`) | `{"id": CONNECTION_ID}` | none (the client's last event id stays) |
 //!
 //! Reasons (`R`): `unknown-epoch` (the id is from before a restart or from
 //! another hub), `history-gone` (events after the id have left history),
@@ -20,6 +21,8 @@ use crate::{Event, EventError};
 pub const RESET_EVENT: &str = "ssehub-reset";
 /// The event type of a gap.
 pub const GAP_EVENT: &str = "ssehub-gap";
+/// The event type that tells a stream its connection id.
+pub const CONNECTED_EVENT: &str = "ssehub-connected";
 
 /// Why a resume could not be honoured.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -82,6 +85,25 @@ impl Gap {
             builder = builder.id(id);
         }
         builder.build()
+    }
+}
+
+/// The data of an `ssehub-connected` event.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Connected {
+    /// The stream's connection id (what `$conn/ID` and
+    /// `DELETE /connections/ID` take).
+    pub id: String,
+}
+
+impl Connected {
+    /// The event, without an id: it is no stored event, and leaves the
+    /// client's last event id as it was.
+    pub fn event(&self) -> Result<Event, EventError> {
+        Event::builder()
+            .event(CONNECTED_EVENT)
+            .json_data(self)
+            .build()
     }
 }
 

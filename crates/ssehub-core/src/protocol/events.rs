@@ -8,6 +8,8 @@
 //!   browser sends it on each reconnection with the newest id it saw, while
 //!   a `lastEventId` in the URL (how a page gives an id to its first
 //!   connection; `EventSource` cannot set headers) keeps the first one.
+//! - `connected=1` (or `true`): the stream starts with an `ssehub-connected`
+//!   event that tells its connection id ([`control`](super::control)).
 //!
 //! ```
 //! use ssehub_core::protocol::events::{EventsError, EventsRequest};
@@ -15,6 +17,8 @@
 //! let request = EventsRequest::parse(Some("topic=chat%2F1&topic=alerts&lastEventId=a-1"), None)?;
 //! assert_eq!(request.topics, ["chat/1", "alerts"]);
 //! assert_eq!(request.last_event_id.as_deref(), Some("a-1"));
+//! assert!(!request.connected);
+//! assert!(EventsRequest::parse(Some("topic=t&connected=1"), None)?.connected);
 //!
 //! let header = EventsRequest::parse(Some("topic=t&lastEventId=a-1"), Some(b"a-7"))?;
 //! assert_eq!(header.last_event_id.as_deref(), Some("a-7"));
@@ -32,6 +36,9 @@ pub const LAST_EVENT_ID_PARAM: &str = "lastEventId";
 /// The header a reconnecting `EventSource` resumes with (lower case, as
 /// HTTP/2 writes it).
 pub const LAST_EVENT_ID_HEADER: &str = "last-event-id";
+/// The query parameter that asks for an `ssehub-connected` event first
+/// (`connected=1`).
+pub const CONNECTED_PARAM: &str = "connected";
 
 /// What a `GET /events` request asks for.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -40,6 +47,9 @@ pub struct EventsRequest {
     pub topics: Vec<String>,
     /// The id to resume after, if any.
     pub last_event_id: Option<String>,
+    /// Whether it asked for an `ssehub-connected` event first
+    /// (`connected=1`, or `connected=true`).
+    pub connected: bool,
 }
 
 impl EventsRequest {
@@ -56,6 +66,8 @@ impl EventsRequest {
         Ok(EventsRequest {
             topics,
             last_event_id: last_event_id(last_event_id_header, query),
+            connected: form_urlencoded::parse(query.unwrap_or("").as_bytes())
+                .any(|(key, value)| key == CONNECTED_PARAM && (value == "1" || value == "true")),
         })
     }
 }
