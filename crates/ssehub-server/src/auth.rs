@@ -7,6 +7,10 @@
 //! honoured, also during a subscription. Topics matching a public pattern
 //! may be read without a token. Missing or invalid token: 401; valid but not
 //! granted: 403. `alg: none` is never accepted.
+//!
+//! The token's `sub` claim is the stream's user: a stream whose user is U
+//! may read `$user/U` without a grant for it. `{"ssehub": {"admin": true}}`
+//! allows closing any stream (`DELETE /connections/{id}`).
 
 use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -54,6 +58,7 @@ struct Claims {
     #[serde(default)]
     ssehub: Grants,
     exp: Option<u64>,
+    sub: Option<String>,
 }
 
 #[derive(Default, serde::Deserialize)]
@@ -62,6 +67,26 @@ struct Grants {
     publish: Vec<String>,
     #[serde(default)]
     subscribe: Vec<String>,
+    #[serde(default)]
+    admin: bool,
+}
+
+/// What an authorized request's token says beyond its grants.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Granted {
+    /// When the token expires, if it does (a subscription ends then).
+    pub(crate) expires: Option<SystemTime>,
+    /// Its `sub` claim: the stream's user.
+    pub(crate) user: Option<String>,
+}
+
+impl Claims {
+    fn granted(&self) -> Granted {
+        Granted {
+            expires: self.exp.map(|exp| UNIX_EPOCH + Duration::from_secs(exp)),
+            user: self.sub.clone(),
+        }
+    }
 }
 
 impl Auth {
@@ -101,13 +126,13 @@ impl Auth {
     }
 
     /// Checks that the request may `access` every one of `topics`. Returns
-    /// when the token expires, if it does (a subscription ends then).
+    /// when the token expires and who it names.
     pub(crate) fn authorize(
         &self,
         parts: &Parts,
         access: Access,
         topics: &[String],
-    ) -> Result<Option<SystemTime>, ApiError> {
+    ) -> Result<Granted, ApiError> {
         let result = self.check(parts, access, topics);
         if let Err(e) = &result {
             self.failures.fetch_add(1, Ordering::Relaxed);
@@ -116,33 +141,62 @@ impl Auth {
         result
     }
 
-    fn check(
-        &self,
-        parts: &Parts,
-        access: Access,
-        topics: &[String],
-    ) -> Result<Option<SystemTime>, ApiError> {
-        if access == Access::Subscribe
-            && topics
-                .iter()
-                .all(|t| self.public.iter().any(|p| p.covers(t)))
-        {
-            return Ok(None);
+    /// Checks that the request's token has the `ssehub.admin` claim: 401
+    /// without a valid token, 403 without the claim.
+    pub(crate) fn authorize_admin(&self, parts: &Parts) -> Result<(), ApiError> {
+        let result = self.claims(parts).and_then(|claims| {
+            if claims.ssehub.admin {
+                Ok(())
+            } else {
+                Err(ApiError::new(
+                    StatusCode::FORBIDDEN,
+                    "forbidden",
+                    "closing a stream needs the token's ssehub.admin claim",
+                ))
+            }
+        });
+        if let Err(e) = &result {
+            self.failures.fetch_add(1, Ordering::Relaxed);
+            tracing::debug!(error = ?e, "refused an admin request");
         }
+        result
+    }
+
+    /// The request's token's claims: 401 without a valid one.
+    fn claims(&self, parts: &Parts) -> Result<Claims, ApiError> {
         let token = token(parts).ok_or_else(|| {
             unauthorized(
                 "missing_token",
                 "this needs a token (Authorization: Bearer, the ssehub_token cookie, or ?token=)",
             )
         })?;
-        let claims = self.decode(&token)?;
+        self.decode(&token)
+    }
+
+    fn check(&self, parts: &Parts, access: Access, topics: &[String]) -> Result<Granted, ApiError> {
+        if access == Access::Subscribe
+            && topics
+                .iter()
+                .all(|t| self.public.iter().any(|p| p.covers(t)))
+        {
+            // Public topics need no token; one that is valid still names
+            // the user.
+            let claims = token(parts).and_then(|token| self.decode(&token).ok());
+            return Ok(claims.map(|c| c.granted()).unwrap_or_default());
+        }
+        let claims = self.claims(parts)?;
         let grants = match access {
             Access::Publish => &claims.ssehub.publish,
             Access::Subscribe => &claims.ssehub.subscribe,
         };
         for topic in topics {
             let public = access == Access::Subscribe && self.public.iter().any(|p| p.covers(topic));
-            if !public && !grants.iter().any(|g| TopicPattern::new(g).covers(topic)) {
+            // A user's own topic is theirs to read.
+            let own = access == Access::Subscribe
+                && claims.sub.as_deref().is_some_and(|user| {
+                    topic.strip_prefix(ssehub::presence::USER_PREFIX) == Some(user)
+                });
+            if !public && !own && !grants.iter().any(|g| TopicPattern::new(g).covers(topic)) {
                 let verb = match access {
                     Access::Publish => "publish to",
                     Access::Subscribe => "subscribe to",
@@ -154,7 +208,7 @@ impl Auth {
                 ));
             }
         }
-        Ok(claims.exp.map(|exp| UNIX_EPOCH + Duration::from_secs(exp)))
+        Ok(claims.granted())
     }
 
     fn decode(&self, token: &str) -> Result<Claims, ApiError> {

@@ -232,18 +232,21 @@ async fn request<S: Io>(
         &state.config.cors_origins,
         parts.headers.get(axum::http::header::ORIGIN),
     );
-    let head = if cors.is_empty() {
-        Bytes::from_static(STREAM_HEAD)
-    } else {
-        let mut head = STREAM_HEAD[..STREAM_HEAD.len() - 2].to_vec();
-        head.extend_from_slice(cors.as_bytes());
-        head.extend_from_slice(b"\r\n");
-        Bytes::from(head)
-    };
     parts.extensions.insert(SocketPeer(addr));
     // A client that stops reading is cut off by `pump` itself.
     match events::open(&state, &mut parts, None).await {
-        Ok(opened) => Some((stream, opened, head)),
+        Ok(opened) => {
+            // The fixed head, then the stream's id and any CORS headers.
+            let id = opened.subscription.id();
+            let mut head = Vec::with_capacity(STREAM_HEAD.len() + 64 + cors.len());
+            head.extend_from_slice(&STREAM_HEAD[..STREAM_HEAD.len() - 2]);
+            head.extend_from_slice(b"ssehub-connection: ");
+            head.extend_from_slice(id.as_str().as_bytes());
+            head.extend_from_slice(b"\r\n");
+            head.extend_from_slice(cors.as_bytes());
+            head.extend_from_slice(b"\r\n");
+            Some((stream, opened, Bytes::from(head)))
+        }
         Err(e) => {
             let client = client::ip(&parts, &state.config.trusted_proxies);
             let status = e.parts().0;
@@ -289,7 +292,8 @@ async fn pump<S: Io>(
                 }
                 if !more {
                     let _ = stream.write_all(b"0\r\n\r\n").await;
-                    return (Ended::ByHub, bytes);
+                    let why = if sub.closed() { Ended::Closed } else { Ended::ByHub };
+                    return (why, bytes);
                 }
             }
             // A client sends nothing more; a read ends when it goes away.

@@ -74,6 +74,12 @@ impl From<ssehub::SubscribeError> for ApiError {
     }
 }
 
+impl From<ssehub::backend::BackendError> for ApiError {
+    fn from(e: ssehub::backend::BackendError) -> Self {
+        Refusal::from(e).into()
+    }
+}
+
 impl From<ssehub::PublishError> for ApiError {
     fn from(e: ssehub::PublishError) -> ApiError {
         Refusal::from(e).into()

@@ -11,13 +11,16 @@ use std::time::SystemTime;
 use axum::body::{Body, Bytes};
 use axum::extract::State;
 use axum::http::request::Parts;
+use axum::http::HeaderValue;
 use axum::response::Response;
 use futures_core::Stream;
 use ssehub::axum::MaybePeer;
 use ssehub::{SubscribeOptions, Subscription};
-use ssehub_core::protocol::events::{EventsError, EventsRequest, LAST_EVENT_ID_HEADER};
+use ssehub_core::protocol::events::{
+    EventsError, EventsRequest, CONNECTION_HEADER, LAST_EVENT_ID_HEADER,
+};
 
-use crate::auth::Access;
+use crate::auth::{Access, Granted};
 use crate::client;
 use crate::error::ApiError;
 use crate::http2;
@@ -44,6 +47,7 @@ pub(crate) async fn subscribe(
     let expiry = opened
         .expires
         .map(|at| Box::pin(tokio::time::sleep_until(at)));
+    let id = HeaderValue::from_str(opened.subscription.id().as_str()).ok();
     let mut response = Response::new(Body::from_stream(Expiring {
         subscription: opened.subscription,
         expiry,
@@ -53,6 +57,9 @@ pub(crate) async fn subscribe(
         ended: None,
     }));
     ssehub::axum::event_stream_headers(&mut response);
+    if let Some(id) = id {
+        response.headers_mut().insert(CONNECTION_HEADER, id);
+    }
     Ok(response)
 }
 
@@ -85,7 +92,12 @@ impl Stream for Expiring {
                 Poll::Ready(Some(Ok(frame)))
             }
             None => {
-                self.ended = Some(self.cut_off_or(Ended::ByHub));
+                let by_hub = if self.subscription.closed() {
+                    Ended::Closed
+                } else {
+                    Ended::ByHub
+                };
+                self.ended = Some(self.cut_off_or(by_hub));
                 Poll::Ready(None)
             }
         }
@@ -152,9 +164,9 @@ pub(crate) async fn open(
         }
         .into());
     }
-    let expires = match &state.config.auth {
+    let granted = match &state.config.auth {
         Some(auth) => auth.authorize(parts, Access::Subscribe, &topics)?,
-        None => None,
+        None => Granted::default(),
     };
     let ip = client::ip(parts, &state.config.trusted_proxies);
     state.connect_rate.check(ip)?;
@@ -162,13 +174,18 @@ pub(crate) async fn open(
         Some(ip) => state.per_ip.enter(ip)?,
         None => None,
     };
-    let mut options = SubscribeOptions::new(topics).last_event_id(request.last_event_id);
+    let mut options = SubscribeOptions::new(topics)
+        .last_event_id(request.last_event_id)
+        .connected_event(request.connected);
+    if let Some(user) = granted.user {
+        options = options.user(user);
+    }
     if let Some(on_lag) = on_lag {
         // A client that stops reading is cut off, not left stuck in a write.
         options = options.on_lag(on_lag);
     }
     let subscription = state.hub.subscribe_with(options).await?;
-    let expires = expires.map(|at| {
+    let expires = granted.expires.map(|at| {
         let left = at.duration_since(SystemTime::now()).unwrap_or_default();
         tokio::time::Instant::now() + left
     });

@@ -10,6 +10,8 @@
 //! | `GET /healthz` | status and counts |
 //! | `GET /metrics` | Prometheus (OpenMetrics text) |
 //! | `GET`, `PUT`, `PATCH /signals/{name}` | a signal's `{"version", "value"}`; set it; RFC 6902 patch it |
+//! | `GET /presence/{topic}` | `{"topic", "count", "subscribers": [{"id", "user", "since", "node"}]}` on every hub sharing the backend |
+//! | `DELETE /connections/{id}` | ends that stream on whichever hub holds it (`ssehub.admin` claim); 204 or 404 |
 //! | `GET /` | a demo page |
 //! | `GET /ssehub.js` | the signals client for plain pages |
 //! | `GET /ssehub-htmx.js` | resume for htmx 2 pages (`js/ssehub-htmx.js`, see `docs/htmx.md`) |
@@ -21,7 +23,7 @@ use std::future::Future;
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use axum::routing::{get, post};
+use axum::routing::{delete, get, post};
 use axum::Router;
 use ssehub::Hub;
 use tokio::net::{TcpListener, TcpSocket};
@@ -40,6 +42,7 @@ mod limits;
 mod log;
 mod metrics;
 mod page;
+mod presence;
 mod publish;
 mod signals;
 mod tls;
@@ -198,6 +201,8 @@ fn app(state: AppState) -> Router {
         .route("/publish", post(publish::publish))
         .route("/healthz", get(health::healthz))
         .route("/metrics", get(metrics::metrics))
+        .route("/presence/{*topic}", get(presence::get))
+        .route("/connections/{id}", delete(presence::delete))
         .route(
             "/signals/{*name}",
             get(signals::get).put(signals::put).patch(signals::patch),

@@ -29,6 +29,8 @@ pub(crate) enum Ended {
     TokenExpired,
     /// The hub ended it (shutting down, or a backend that could not replay).
     ByHub,
+    /// A close command ended it (`DELETE /connections/{id}`, on any hub).
+    Closed,
     /// Writing to the client failed.
     WriteFailed,
 }
@@ -40,6 +42,7 @@ impl Ended {
             Ended::Lagged => "lagged",
             Ended::TokenExpired => "token expired",
             Ended::ByHub => "ended by the hub",
+            Ended::Closed => "closed by a close command",
             Ended::WriteFailed => "write failed",
         }
     }

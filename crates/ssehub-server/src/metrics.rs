@@ -61,6 +61,11 @@ impl Collector for HubCollector {
                 s.queued_bytes,
             ),
             (
+                "ssehub_presence_entries",
+                "This hub's presence entries: its open streams times their topics",
+                s.presence_entries,
+            ),
+            (
                 "ssehub_tasks",
                 "Tasks alive in the server's runtime (a leak grows it)",
                 tokio::runtime::Handle::try_current().map_or(0, |h| h.metrics().num_alive_tasks()),
@@ -99,6 +104,16 @@ impl Collector for HubCollector {
                 s.resumes,
             ),
             ("ssehub_resets", "Resumes answered with a reset", s.resets),
+            (
+                "ssehub_close_commands",
+                "Streams this hub was asked to close (DELETE /connections) that existed",
+                s.close_commands,
+            ),
+            (
+                "ssehub_connections_closed",
+                "Streams of this hub ended by a close command (from any hub)",
+                s.closed,
+            ),
             (
                 "ssehub_bytes_sent",
                 "Bytes written on event streams",

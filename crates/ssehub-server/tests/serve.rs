@@ -59,7 +59,8 @@ async fn raw_read(
 
 /// Both ways a stream is served over HTTP/1.1, the direct writer (a
 /// connection's first request) and the axum route (a later request on the
-/// same connection): the response headers come at once, with the body's
+/// same connection): the response headers come at once (the stream's id in
+/// `ssehub-connection`), with the body's
 /// opening comment line (a first byte, so that no proxy holds the headers
 /// back) and nothing else before the first event (no keep-alive here); the
 /// client is subscribed from the headers on; the retry hint then comes in the
@@ -86,6 +87,13 @@ async fn headers_and_a_comment_line_at_once_then_the_hint_in_the_first_events_bl
         })
         .await;
         let head_len = text.len();
+        // The stream's connection id, in `ssehub-connection`.
+        let connection = text
+            .lines()
+            .find_map(|line| line.strip_prefix("ssehub-connection: "))
+            .unwrap_or_else(|| panic!("{path}: no ssehub-connection header in {text:?}"));
+        let open: Vec<String> = s.hub.connections().iter().map(|c| c.id.to_string()).collect();
+        assert!(open.iter().any(|id| id == connection), "{path}: {connection} not in {open:?}");
         let id = s.publish_ok("t", path).await;
         raw_read(&mut stream, &mut text, |t| t.contains("\n\n")).await;
         let body = &text[head_len..];

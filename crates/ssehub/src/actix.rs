@@ -98,12 +98,12 @@ pub async fn events(
     req: HttpRequest,
     hub: actix_web::web::Data<Hub>,
 ) -> Result<Subscription, Refused> {
-    let topics = events::topics(Some(req.query_string()));
-    if topics.is_empty() {
-        return Err(events::EventsError::MissingTopic.into());
-    }
+    let request = events::EventsRequest::parse(Some(req.query_string()), None)?;
     let LastEventId(last) = LastEventId::from_request(&req);
-    Ok(hub.subscribe(topics, last.as_deref()).await?)
+    let options = crate::SubscribeOptions::new(request.topics)
+        .last_event_id(last)
+        .connected_event(request.connected);
+    Ok(hub.subscribe_with(options).await?)
 }
 
 /// The `Last-Event-ID` a client sent: the header, or else the `lastEventId`
@@ -157,8 +157,13 @@ impl Responder for Subscription {
     type Body = BodyStream<Frames>;
 
     fn respond_to(self, _req: &HttpRequest) -> HttpResponse<BodyStream<Frames>> {
+        let id = HeaderValue::from_str(self.id().as_str()).ok();
         let mut response = HttpResponse::with_body(StatusCode::OK, BodyStream::new(Frames(self)));
         event_stream_headers(response.headers_mut());
+        if let Some(id) = id {
+            let name = header::HeaderName::from_static(events::CONNECTION_HEADER);
+            response.headers_mut().insert(name, id);
+        }
         response
     }
 }

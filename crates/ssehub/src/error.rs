@@ -111,6 +111,12 @@ mod answers {
         }
     }
 
+    impl From<BackendError> for Refusal {
+        fn from(e: BackendError) -> Refusal {
+            Refusal::from(&e)
+        }
+    }
+
     impl From<&PublishError> for Refusal {
         fn from(e: &PublishError) -> Refusal {
             match e {

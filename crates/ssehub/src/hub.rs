@@ -81,6 +81,7 @@ pub(crate) struct HubInner {
     published: AtomicU64,
     resumes: AtomicU64,
     resets: AtomicU64,
+    close_commands: AtomicU64,
     /// One lock per signal, so that this node's changes of a signal go one
     /// at a time (other nodes' changes are caught by the backend).
     signal_locks: Mutex<HashMap<Topic, Arc<tokio::sync::Mutex<()>>>>,
@@ -260,6 +261,7 @@ impl HubBuilder {
                 published: AtomicU64::new(0),
                 resumes: AtomicU64::new(0),
                 resets: AtomicU64::new(0),
+                close_commands: AtomicU64::new(0),
                 signal_locks: Mutex::new(HashMap::new()),
             }),
         };
@@ -382,8 +384,10 @@ pub struct Stats {
     /// This node's presence entries: one per open stream and topic it
     /// subscribed to.
     pub presence_entries: usize,
-    /// Streams ended by [`Hub::close`] (here, whichever hub was asked).
+    /// This hub's streams ended by [`Hub::close`] (whichever hub was asked).
     pub closed: u64,
+    /// Calls of [`Hub::close`] on this hub that found the stream.
+    pub close_commands: u64,
 }
 
 /// One open subscription, as listed by [`Hub::connections`].
@@ -784,13 +788,12 @@ impl Hub {
             return Ok(false);
         };
         if node == inner.presence.node {
-            return Ok(match inner.registry.get(n) {
-                Some(sub) => {
-                    inner.registry.close(&sub);
-                    true
-                }
-                None => false,
-            });
+            let Some(sub) = inner.registry.get(n) else {
+                return Ok(false);
+            };
+            inner.registry.close(&sub);
+            inner.close_commands.fetch_add(1, Ordering::Relaxed);
+            return Ok(true);
         }
         if !inner.backend.keeps_presence() || inner.backend.connection(id).await?.is_none() {
             return Ok(false);
@@ -803,6 +806,7 @@ impl Hub {
             idempotency: None,
         };
         self.bounded(inner.backend.append(record)).await?;
+        inner.close_commands.fetch_add(1, Ordering::Relaxed);
         Ok(true)
     }
 
@@ -831,6 +835,7 @@ impl Hub {
             queued_bytes,
             presence_entries,
             closed: counters.closed.load(Ordering::Relaxed),
+            close_commands: inner.close_commands.load(Ordering::Relaxed),
         }
     }
 

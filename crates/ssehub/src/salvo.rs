@@ -86,7 +86,11 @@ impl<'ex> Extractible<'ex> for LastEventId {
 
 impl Scribe for Subscription {
     fn render(self, res: &mut Response) {
+        let id = HeaderValue::from_str(self.id().as_str()).ok();
         let headers = res.headers_mut();
+        if let Some(id) = id {
+            headers.insert(ssehub_core::protocol::events::CONNECTION_HEADER, id);
+        }
         headers.insert(
             header::CONTENT_TYPE,
             HeaderValue::from_static("text/event-stream"),

@@ -36,6 +36,8 @@ pub const LAST_EVENT_ID_PARAM: &str = "lastEventId";
 /// The header a reconnecting `EventSource` resumes with (lower case, as
 /// HTTP/2 writes it).
 pub const LAST_EVENT_ID_HEADER: &str = "last-event-id";
+/// The response header that carries a stream's connection id.
+pub const CONNECTION_HEADER: &str = "ssehub-connection";
 /// The query parameter that asks for an `ssehub-connected` event first
 /// (`connected=1`).
 pub const CONNECTED_PARAM: &str = "connected";

@@ -62,6 +62,17 @@ pub(crate) struct Args {
     /// Default: the hub's, 300.
     #[arg(long, env = "SSEHUB_IDEMPOTENCY_WINDOW", value_name = "SECS")]
     idempotency_window: Option<u64>,
+    /// Topics (patterns) whose streams' openings and ends are published as
+    /// `join` and `leave` events to `$presence/{topic}` (see
+    /// docs/presence.md). Repeatable; comma-separated in the environment.
+    /// Default: none (each such event is an event in history).
+    #[arg(
+        long,
+        env = "SSEHUB_PRESENCE_EVENTS",
+        value_name = "PATTERN",
+        value_delimiter = ','
+    )]
+    presence_events: Vec<String>,
     /// Most bytes of a request body (more: 413).
     #[arg(long, env = "SSEHUB_MAX_BODY_BYTES", default_value_t = Config::default().max_body_bytes)]
     max_body_bytes: usize,
@@ -217,6 +228,9 @@ async fn serve(args: Args) -> anyhow::Result<()> {
     if let Some(secs) = args.idempotency_window {
         hub = hub.idempotency_window(Duration::from_secs(secs));
     }
+    if !args.presence_events.is_empty() {
+        hub = hub.presence_events(&args.presence_events);
+    }
     if let Some(url) = &args.redis {
         hub = hub.backend(redis_backend(url, &args).await?);
     }
@@ -236,7 +250,7 @@ async fn serve(args: Args) -> anyhow::Result<()> {
     } else {
         "http"
     };
-    tracing::info!(%addr, auth = config.auth.is_some(), max_connections = config.max_connections, "listening on {scheme}://{addr}");
+    tracing::info!(%addr, node = hub.node(), auth = config.auth.is_some(), max_connections = config.max_connections, "listening on {scheme}://{addr}");
     if let Some(tls) = &config.tls {
         tokio::spawn(reload_on_hangup(tls.clone()));
     }

@@ -140,15 +140,17 @@ pub async fn events(
     LastEventId(last): LastEventId,
     uri: Uri,
 ) -> Result<Subscription, Refused> {
-    let topics = events::topics(uri.query());
-    if topics.is_empty() {
-        return Err(Refused(events::EventsError::MissingTopic.refusal()));
-    }
-    Ok(hub.subscribe(topics, last.as_deref()).await?)
+    let request =
+        events::EventsRequest::parse(uri.query(), None).map_err(|e| Refused(e.refusal()))?;
+    let options = crate::SubscribeOptions::new(request.topics)
+        .last_event_id(last)
+        .connected_event(request.connected);
+    Ok(hub.subscribe_with(options).await?)
 }
 
 /// Adds the headers of every event-stream response: the content type, no
 /// caching, and no buffering by proxies (nginx honours `X-Accel-Buffering`).
+/// (A [`Subscription`]'s response also carries its id in `ssehub-connection`.)
 /// Event streams are never compressed: a compressing proxy or layer would
 /// hold events back (tower-http's compression skips `text/event-stream`).
 pub fn event_stream_headers(response: &mut Response) {
@@ -160,8 +162,12 @@ pub fn event_stream_headers(response: &mut Response) {
 
 impl IntoResponse for Subscription {
     fn into_response(self) -> Response {
+        let id = HeaderValue::from_str(self.id().as_str()).ok();
         let mut response = Response::new(Body::from_stream(Frames(self)));
         event_stream_headers(&mut response);
+        if let Some(id) = id {
+            response.headers_mut().insert(events::CONNECTION_HEADER, id);
+        }
         response
     }
 }
