@@ -11,7 +11,8 @@ use salvo::prelude::*;
 use salvo::server::ServerHandle;
 use salvo_compression::Compression;
 use ssehub::salvo::LastEventId;
-use ssehub::Hub;
+use ssehub::{Hub, SubscribeOptions};
+use ssehub_core::protocol::events::EventsRequest;
 
 /// `GET /events?topic=..` over a hub.
 struct Events {
@@ -21,12 +22,14 @@ struct Events {
 #[handler]
 impl Events {
     async fn handle(&self, last: LastEventId, req: &mut Request, res: &mut Response) {
-        let topics = conformance::topics(req.uri().query());
-        match self
-            .hub
-            .subscribe(topics.as_slice(), last.0.as_deref())
-            .await
-        {
+        let request = match EventsRequest::parse(req.uri().query(), None) {
+            Ok(request) => request,
+            Err(e) => return res.render(StatusError::bad_request().brief(e.to_string())),
+        };
+        let options = SubscribeOptions::new(request.topics)
+            .last_event_id(last.0)
+            .connected_event(request.connected);
+        match self.hub.subscribe_with(options).await {
             Ok(subscription) => res.render(subscription),
             Err(e) => res.render(StatusError::bad_request().brief(e.to_string())),
         }

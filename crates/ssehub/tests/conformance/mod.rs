@@ -48,13 +48,6 @@ impl Server {
     }
 }
 
-/// The `topic` query parameters, in order (the `/events` rules): what a
-/// route without a ready-made handler (salvo's) subscribes to.
-#[allow(dead_code)]
-pub(crate) fn topics(query: Option<&str>) -> Vec<String> {
-    ssehub_core::protocol::events::topics(query)
-}
-
 /// Instantiates every conformance test for an adapter whose
 /// `async fn start(Hub) -> anyhow::Result<Server>` is `$start`.
 macro_rules! conformance_suite {
@@ -66,6 +59,7 @@ macro_rules! conformance_suite {
             header_wins_over_query_parameter,
             reset_for_ids_the_hub_cannot_resume,
             response_headers,
+            connected_event_when_asked,
             keepalive_comment_arrives,
             disconnect_unregisters,
             shutdown_ends_the_response,
@@ -375,6 +369,12 @@ where
         "compressed: {encoding:?}"
     );
     assert!(header("content-length").is_none(), "a stream has no length");
+    let open: Vec<String> = hub.connections().iter().map(|c| c.id.to_string()).collect();
+    assert_eq!(
+        header("ssehub-connection"),
+        open.first().cloned(),
+        "the stream's id"
+    );
     // The opening comment line, before any event.
     client.until_comments(1).await?;
     assert_eq!(client.text, ":\n");
@@ -400,6 +400,31 @@ where
             last_event_id: id.to_string(),
         })
     );
+    Ok(())
+}
+
+/// `connected=1`: the stream starts with an `ssehub-connected` event whose
+/// data is its id (as in `ssehub-connection`), without an event id.
+pub(crate) async fn connected_event_when_asked<F, Fut>(start: F) -> anyhow::Result<()>
+where
+    F: FnOnce(Hub) -> Fut,
+    Fut: Future<Output = anyhow::Result<Server>>,
+{
+    let hub = Hub::builder().keepalive(None).build();
+    let server = start(hub.clone()).await?;
+    let mut client = Client::open(&server.url("topic=t&connected=1"), &[]).await?;
+    let id = client
+        .headers
+        .get("ssehub-connection")
+        .context("no ssehub-connection header")?
+        .to_str()?
+        .to_owned();
+    let first = client.next_event().await?;
+    assert_eq!(first.event, "ssehub-connected");
+    assert_eq!(first.data, serde_json::json!({ "id": id }).to_string());
+    assert_eq!(first.last_event_id, "");
+    publish(&hub, "t", "after").await?;
+    assert_eq!(client.next_event().await?.data, "after");
     Ok(())
 }
 
