@@ -66,8 +66,8 @@ use std::time::Duration;
 
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use ssehub::backend::{
-    Backend, BackendError, BoxFuture, EventId, Expect, Feed, Health, Heartbeat, Position,
-    Presence, Present, Record, Replay, SignalChange, SignalState, Stored,
+    Backend, BackendError, BoxFuture, EventId, Expect, Feed, Health, Heartbeat, Position, Presence,
+    Present, Record, Replay, SignalChange, SignalState, Stored,
 };
 use ssehub::control::ResetReason;
 use ssehub::Topic;
