@@ -32,6 +32,25 @@
 //!   patch event atomically. Two nodes changing a signal at once: one wins,
 //!   the other recomputes its change on the new value. Values survive
 //!   restarts of every hub.
+//! - **Presence** ([`Hub::presence`](ssehub::Hub::presence), join and leave
+//!   events, [`Hub::close`](ssehub::Hub::close) and `$conn/ID` across
+//!   nodes) lives in these keys:
+//!   - `{prefix}:nodes`, a sorted set: each node's heartbeat deadline (ms,
+//!     by Redis's clock, so the hubs' clocks do not matter);
+//!   - `{prefix}:node:{node}`, a hash: connection id -> the stream (who it
+//!     is, its topics, and its leave events, so that another hub can
+//!     publish them if this one dies);
+//!   - `{prefix}:presence:{topic}`, a hash: connection id -> who it is;
+//!   - `{prefix}:reaped:{node}`: set for a day when a node was taken for
+//!     dead, until its next heartbeat tells it to join again.
+//!
+//!   A stream's opening and end are one Lua script each (list or unlist it
+//!   under its node and its topics, and append its join or leave events,
+//!   atomically); `Hub::presence` is one `HVALS`, finding a stream by id
+//!   one `HGET`. Each hub sends one heartbeat per period (a script, whatever
+//!   its number of streams): it moves the hub's deadline to 3 periods ahead
+//!   and reaps every node whose deadline passed (unlists its streams and
+//!   appends their leaves, in one step).
 //!
 //! Built on the [`redis`] crate (tokio, `ConnectionManager`, scripts): the
 //! most used Rust Redis client, with reconnection, Lua scripts and pipelines
@@ -56,6 +75,22 @@
 //!   serve` tells the client to retry), open streams stay open; the reader
 //!   reconnects with backoff and continues after the last entry it read, so
 //!   its subscribers catch up on everything published meanwhile.
+//! - Presence: a hub that dies (or loses Redis) has its streams' leaves
+//!   published by another hub within 4 heartbeat periods of its last
+//!   heartbeat: 8 s on the default 2 s period
+//!   ([`HubBuilder::presence_heartbeat`](ssehub::HubBuilder::presence_heartbeat)).
+//!   Until then its streams are listed. At least one hub must be running
+//!   for that: the first heartbeat after a restart reaps what the last hubs
+//!   left. A hub that was only cut off (a partition, a stalled Redis) hears
+//!   so at its next heartbeat and its streams join again, each with a new
+//!   join event. A stream's leave that fails (Redis out) is sent again
+//!   before each heartbeat until it is stored; join and leave are
+//!   idempotent, so a retried one publishes no event twice. Reaping a node
+//!   is one script whose work grows with its number of streams and their
+//!   topics (Redis runs nothing else meanwhile).
+//! - The heartbeat script names the keys of dead nodes itself (it cannot
+//!   know them beforehand): the backend needs one Redis, not a cluster, as
+//!   the rest of it does.
 //! - What Redis keeps across its own restart is Redis's persistence
 //!   (`appendonly yes` keeps everything acknowledged).
 #![deny(missing_docs)]
