@@ -368,3 +368,31 @@ async fn streams_join_again_after_their_hub_was_taken_for_dead() {
         assert_eq!(who(h.presence("room").await.unwrap()), all);
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_leave_lost_while_redis_is_out_is_sent_when_it_is_back() {
+    const PERIOD: Duration = Duration::from_millis(200);
+    let mut redis = RedisServer::start().unwrap();
+    // One hub: nobody else could publish the leave for it.
+    let a = hub_on(&redis.url(), PERIOD).await;
+    let mut watch = a.subscribe("$presence/room", None).await.unwrap();
+    let ann = a
+        .subscribe_with(SubscribeOptions::new("room").user("ann"))
+        .await
+        .unwrap();
+    let ann_id = ann.id().to_string();
+    assert_eq!(events(&mut watch, 1).await[0].event, "join");
+
+    redis.kill();
+    tokio::time::timeout(WAIT, async {
+        while a.health().ok {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    })
+    .await
+    .expect("the hub notices Redis is gone");
+    drop(ann); // its leave cannot be stored now
+    redis.restart().unwrap();
+    left(&mut watch, &ann_id).await;
+    assert!(a.presence("room").await.unwrap().is_empty());
+}
