@@ -22,6 +22,11 @@ pub(crate) struct Keys {
     pub(crate) versions: String,
     /// The prefix of publish idempotency keys (`{prefix}:publish-key:{key}`).
     pub(crate) publish_key: String,
+    /// The prefix itself, for the presence keys a script names
+    /// (`{prefix}:node:{node}`, `{prefix}:presence:{topic}`, ...).
+    pub(crate) prefix: String,
+    /// Every node's heartbeat deadline (a sorted set, ms since the epoch).
+    pub(crate) nodes: String,
 }
 
 impl Keys {
@@ -31,7 +36,24 @@ impl Keys {
             values: format!("{prefix}:signal-values"),
             versions: format!("{prefix}:signal-versions"),
             publish_key: format!("{prefix}:publish-key:"),
+            prefix: prefix.to_owned(),
+            nodes: format!("{prefix}:nodes"),
         }
+    }
+
+    /// A node's streams: connection id -> the stream as JSON.
+    pub(crate) fn node(&self, node: &str) -> String {
+        format!("{}:node:{node}", self.prefix)
+    }
+
+    /// The streams listed under a topic: connection id -> `Present` JSON.
+    pub(crate) fn presence(&self, topic: &str) -> String {
+        format!("{}:presence:{topic}", self.prefix)
+    }
+
+    /// Set when a node was taken for dead, until it hears so.
+    pub(crate) fn reaped(&self, node: &str) -> String {
+        format!("{}:reaped:{node}", self.prefix)
     }
 }
 

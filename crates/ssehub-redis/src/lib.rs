@@ -32,6 +32,25 @@
 //!   patch event atomically. Two nodes changing a signal at once: one wins,
 //!   the other recomputes its change on the new value. Values survive
 //!   restarts of every hub.
+//! - **Presence** ([`Hub::presence`](ssehub::Hub::presence), join and leave
+//!   events, [`Hub::close`](ssehub::Hub::close) and `$conn/ID` across
+//!   nodes) lives in these keys:
+//!   - `{prefix}:nodes`, a sorted set: each node's heartbeat deadline (ms,
+//!     by Redis's clock, so the hubs' clocks do not matter);
+//!   - `{prefix}:node:{node}`, a hash: connection id -> the stream (who it
+//!     is, its topics, and its leave events, so that another hub can
+//!     publish them if this one dies);
+//!   - `{prefix}:presence:{topic}`, a hash: connection id -> who it is;
+//!   - `{prefix}:reaped:{node}`: set for a day when a node was taken for
+//!     dead, until its next heartbeat tells it to join again.
+//!
+//!   A stream's opening and end are one Lua script each (list or unlist it
+//!   under its node and its topics, and append its join or leave events,
+//!   atomically); `Hub::presence` is one `HVALS`, finding a stream by id
+//!   one `HGET`. Each hub sends one heartbeat per period (a script, whatever
+//!   its number of streams): it moves the hub's deadline to 3 periods ahead
+//!   and reaps every node whose deadline passed (unlists its streams and
+//!   appends their leaves, in one step).
 //!
 //! Built on the [`redis`] crate (tokio, `ConnectionManager`, scripts): the
 //! most used Rust Redis client, with reconnection, Lua scripts and pipelines
@@ -56,22 +75,40 @@
 //!   serve` tells the client to retry), open streams stay open; the reader
 //!   reconnects with backoff and continues after the last entry it read, so
 //!   its subscribers catch up on everything published meanwhile.
+//! - Presence: a hub that dies (or loses Redis) has its streams' leaves
+//!   published by another hub within 4 heartbeat periods of its last
+//!   heartbeat: 8 s on the default 2 s period
+//!   ([`HubBuilder::presence_heartbeat`](ssehub::HubBuilder::presence_heartbeat)).
+//!   Until then its streams are listed. At least one hub must be running
+//!   for that: the first heartbeat after a restart reaps what the last hubs
+//!   left. A hub that was only cut off (a partition, a stalled Redis) hears
+//!   so at its next heartbeat and its streams join again, each with a new
+//!   join event. A stream's leave that fails (Redis out) is sent again
+//!   before each heartbeat until it is stored; join and leave are
+//!   idempotent, so a retried one publishes no event twice. Reaping a node
+//!   is one script whose work grows with its number of streams and their
+//!   topics (Redis runs nothing else meanwhile).
+//! - The heartbeat script names the keys of dead nodes itself (it cannot
+//!   know them beforehand): the backend needs one Redis, not a cluster, as
+//!   the rest of it does.
 //! - What Redis keeps across its own restart is Redis's persistence
 //!   (`appendonly yes` keeps everything acknowledged).
 #![deny(missing_docs)]
 
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use ssehub::backend::{
-    Backend, BackendError, BoxFuture, EventId, Expect, Feed, Health, Position, Record, Replay,
-    SignalChange, SignalState, Stored,
+    Backend, BackendError, BoxFuture, EventId, Expect, Feed, Health, Heartbeat, Position, Presence,
+    Present, Record, Replay, SignalChange, SignalState, Stored,
 };
 use ssehub::control::ResetReason;
 use ssehub::Topic;
 
 mod entry;
+mod presence;
 mod reader;
 mod scripts;
 #[cfg(feature = "testing")]
@@ -154,6 +191,9 @@ impl RedisBackendBuilder {
                 max_len: self.max_len,
                 block: self.block,
                 health: Mutex::new((true, "ok".into())),
+                expiry_ms: AtomicU64::new(DEFAULT_EXPIRY_MS),
+                rejoin: AtomicBool::new(false),
+                unsent_leaves: Mutex::new(Vec::new()),
             }),
             start: Mutex::new(Some(start)),
             reader: Mutex::new(None),
@@ -179,7 +219,25 @@ struct Shared {
     block: Duration,
     /// Whether the reader is connected, and what it is doing.
     health: Mutex<(bool, String)>,
+    /// The expiry of this node's last heartbeat (ms), for the deadline a
+    /// join sets when the node has none yet.
+    expiry_ms: AtomicU64,
+    /// A heartbeat whose caller stopped waiting found this node reaped: the
+    /// next one says so.
+    rejoin: AtomicBool,
+    /// Leaves that failed (Redis out): sent again before the next
+    /// heartbeat, so that a stream is not listed for the rest of the hub's
+    /// life. (A leave is idempotent: it publishes only if the stream was
+    /// listed.)
+    unsent_leaves: Mutex<Vec<Presence>>,
 }
+
+/// A join's deadline for a node that has sent no heartbeat yet: three of
+/// the hub's default 2 s periods.
+const DEFAULT_EXPIRY_MS: u64 = 6_000;
+
+/// The most failed leaves kept for sending again.
+const MAX_UNSENT_LEAVES: usize = 100_000;
 
 impl Shared {
     fn set_health(&self, ok: bool, state: impl Into<String>) {
@@ -189,6 +247,36 @@ impl Shared {
     /// Refuses a write before sending it while the reader knows Redis is
     /// out: then it is surely not applied (503), where a write sent into a
     /// lost connection could only be "outcome unknown" (504).
+    fn unsent_leaves(&self) -> std::sync::MutexGuard<'_, Vec<Presence>> {
+        self.unsent_leaves.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Sends a leave; if it fails (or its caller stops waiting and it
+    /// fails later), keeps it to send again before the next heartbeat.
+    async fn leave(self: Arc<Self>, presence: Presence) -> Result<(), BackendError> {
+        let run = {
+            let shared = self.clone();
+            async move {
+                let mut conn = shared.conn.clone();
+                let sent = match shared.check_writable() {
+                    Ok(()) => {
+                        presence::leave(&mut conn, &shared.keys, shared.max_len, &presence).await
+                    }
+                    Err(e) => Err(e),
+                };
+                if sent.is_err() {
+                    let mut unsent = shared.unsent_leaves();
+                    if unsent.len() < MAX_UNSENT_LEAVES {
+                        unsent.push(presence);
+                    }
+                }
+                sent
+            }
+        };
+        // A task, so that it runs to the end even if the caller gives up.
+        tokio::spawn(run).await.map_err(BackendError::other)?
+    }
+
     fn check_writable(&self) -> Result<(), BackendError> {
         let health = self.health.lock().unwrap_or_else(|e| e.into_inner());
         if health.0 {
@@ -355,6 +443,89 @@ impl Backend for RedisBackend {
         Box::pin(async move {
             let mut conn = self.conn();
             entry::signal(&mut conn, &self.shared.keys, name).await
+        })
+    }
+
+    fn keeps_presence(&self) -> bool {
+        true
+    }
+
+    fn join<'a>(&'a self, presence: &'a Presence) -> BoxFuture<'a, Result<(), BackendError>> {
+        Box::pin(async move {
+            self.shared.check_writable()?;
+            let expiry = Duration::from_millis(self.shared.expiry_ms.load(Ordering::Relaxed));
+            let mut conn = self.conn();
+            presence::join(
+                &mut conn,
+                &self.shared.keys,
+                self.shared.max_len,
+                expiry,
+                presence,
+            )
+            .await
+        })
+    }
+
+    fn leave<'a>(&'a self, presence: &'a Presence) -> BoxFuture<'a, Result<(), BackendError>> {
+        Box::pin(self.shared.clone().leave(presence.clone()))
+    }
+
+    fn presence<'a>(
+        &'a self,
+        topic: &'a Topic,
+    ) -> BoxFuture<'a, Result<Vec<Present>, BackendError>> {
+        Box::pin(async move {
+            let mut conn = self.conn();
+            presence::list(&mut conn, &self.shared.keys, topic.as_str()).await
+        })
+    }
+
+    fn connection<'a>(
+        &'a self,
+        id: &'a str,
+    ) -> BoxFuture<'a, Result<Option<Present>, BackendError>> {
+        Box::pin(async move {
+            let mut conn = self.conn();
+            presence::connection(&mut conn, &self.shared.keys, id).await
+        })
+    }
+
+    fn heartbeat<'a>(
+        &'a self,
+        node: &'a str,
+        expiry: Duration,
+    ) -> BoxFuture<'a, Result<Heartbeat, BackendError>> {
+        Box::pin(async move {
+            let shared = &self.shared;
+            shared.check_writable()?;
+            let ms = u64::try_from(expiry.as_millis()).unwrap_or(u64::MAX);
+            shared.expiry_ms.store(ms, Ordering::Relaxed);
+            let unsent = std::mem::take(&mut *shared.unsent_leaves());
+            for presence in unsent {
+                // In the background (each kept again if it fails again).
+                tokio::spawn(shared.clone().leave(presence));
+            }
+            let run = {
+                let shared = shared.clone();
+                let node = node.to_owned();
+                async move {
+                    let mut conn = shared.conn.clone();
+                    let keys = &shared.keys;
+                    if presence::heartbeat(&mut conn, keys, shared.max_len, &node, expiry).await? {
+                        shared.rejoin.store(true, Ordering::Release);
+                    }
+                    Ok::<_, BackendError>(())
+                }
+            };
+            // A task, so that a "rejoin" is not lost when the caller stops
+            // waiting (a Redis that stalls answers late): the flag keeps it
+            // for the next heartbeat.
+            tokio::spawn(run).await.map_err(BackendError::other)??;
+            Ok(if shared.rejoin.swap(false, Ordering::AcqRel) {
+                Heartbeat::Rejoin
+            } else {
+                Heartbeat::Alive
+            })
         })
     }
 
