@@ -262,11 +262,14 @@ pub(crate) async fn heartbeats(hub: Weak<HubInner>, every: Duration) {
                 tracing::warn!(node = %hub.presence.node, "this node was taken for dead; its streams join again");
                 let mut all = Vec::new();
                 hub.registry.for_each(|sub| all.push(hub.presence.of(sub)));
-                for presence in all {
-                    if let Err(e) = hub.backend.join(&presence).await {
-                        tracing::warn!(error = %e, "could not join again");
-                        break;
+                let mut failed = 0;
+                for presence in &all {
+                    if hub.backend.join(presence).await.is_err() {
+                        failed += 1;
                     }
+                }
+                if failed > 0 {
+                    tracing::warn!(failed, of = all.len(), "some streams could not join again");
                 }
             }
             Ok(Err(e)) => tracing::debug!(error = %e, "presence heartbeat failed"),
