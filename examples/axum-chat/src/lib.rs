@@ -22,13 +22,19 @@
 //! subscribed too. A stream begins with an `ssehub-connected` event (data
 //! `{"id"}`); then the page fetches `GET /presence`, which lists itself, and
 //! applies the `join` and `leave` events that came meanwhile and after, by
-//! connection id, so that none is lost or counted twice. It lists each user
-//! once, however many pages (tabs) they have open: `#online li`, one per
-//! name, sorted. Streams without a user are counted, not listed.
+//! connection id, so that none is lost or counted twice (a reconnect gets a
+//! new id, and asks again). It lists each user once, however many pages
+//! (tabs) they have open: `#online li`, one per name, sorted with numbers by
+//! value (`User#2` before `User#10`), its own in bold. Streams without a
+//! user are counted, not listed.
 //!
 //! The `join` and `leave` events are events in the hub's history, like the
 //! messages: a burst of reconnects makes the messages a page can resume
 //! from fewer.
+//!
+//! `docs/img/chat-presence.png` shows the page (made by the browser test
+//! `axum_chat_two_pages_see_each_other_online` in `tests/browser/tests/chat.rs`,
+//! with `SSEHUB_SCREENSHOT_CHAT` set to its path).
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;

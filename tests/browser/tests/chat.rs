@@ -97,7 +97,7 @@ async fn two_pages_see_each_other_online(
             .type_text(1, "#message", "Who else is here?")
             .press(1, "#message", "Enter")
             .wait_for(0, &chat_has(1))
-            .screenshot(0, path, 900, 360);
+            .screenshot(0, path, 900, 400);
     }
     let script = script
         .close(1)
