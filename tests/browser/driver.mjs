@@ -40,6 +40,9 @@
 //                                            errors so far are a result
 //   {"page": N, "warnings": true}            page N's console warnings so far are
 //                                            a result
+//   {"page": N, "close": true}               close page N, as a user closes a tab
+//                                            (its connections end); later steps
+//                                            may not use it
 // Each page has its own browser context (as two tabs of different users
 // would). On success the driver prints the JSON array of the "eval" results,
 // in step order, as one line. On failure it names the step, with each page's
@@ -198,6 +201,9 @@ async function runScript(config) {
       if (page === undefined) {
         throw new Error(`no page ${JSON.stringify(step.page)} (${pages.length} open)`);
       }
+      if (page.isClosed()) {
+        throw new Error(`page ${step.page} was closed by an earlier step`);
+      }
       const timeout = remaining();
       if (typeof step.waitFor === 'string') {
         await page.waitForFunction(step.waitFor, null, { timeout });
@@ -207,6 +213,8 @@ async function runScript(config) {
         await page.locator(step.press).press(String(step.key), { timeout });
       } else if (typeof step.click === 'string') {
         await page.locator(step.click).click({ timeout });
+      } else if (step.close === true) {
+        await page.close();
       } else if (step.errors === true) {
         // The console errors and uncaught exceptions of the page so far.
         results.push(page.errors);

@@ -5,26 +5,32 @@
 //!
 //! | route | what |
 //! |---|---|
-//! | `GET /` | the page: messages, and an input that sends on Enter |
-//! | `GET /events` | the event stream of the room (resumes with `Last-Event-ID`) |
+//! | `GET /` | the page: who is online, messages, and an input that sends on Enter |
+//! | `GET /events?user=NAME` | the event stream of the room and of who comes and goes (resumes with `Last-Event-ID`); `NAME` (optional) is who is listening: 1 to 64 characters, else 400 |
+//! | `GET /presence` | JSON `{"count", "users", "streams"}`: how many streams are open, their users' names (sorted, each once), and each stream `{"id", "user", "since", "node"}` |
 //! | `POST /messages` | JSON `{"user", "text"}`: publishes it to every open page |
 //!
 //! Each message is one event of type `message` on the topic [`TOPIC`], its
 //! data the JSON `{"user", "text"}`. Nothing is stored but the hub's history,
-//! which a reconnecting page resumes from.
+//! which a reconnecting page resumes from. Who is online works as in
+//! `axum-chat` (see its docs), on a hub made by [`hub`].
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
+use std::time::Duration;
 
 use actix_web::dev::Server;
-use actix_web::error::ErrorServiceUnavailable;
+use actix_web::error::{ErrorBadRequest, ErrorServiceUnavailable};
 use actix_web::http::header::ContentType;
 use actix_web::{web, App, HttpResponse, HttpServer};
 use ssehub::actix::LastEventId;
-use ssehub::{Event, Hub, Subscription};
+use ssehub::{Event, Hub, Present, SubscribeOptions, Subscription};
 
 /// The topic of the chat room.
 pub const TOPIC: &str = "chat";
+
+/// The topic of the room's `join` and `leave` events.
+pub const PRESENCE_TOPIC: &str = "$presence/chat";
 
 /// The longest message text accepted, in characters (the page's input
 /// allows as many).
@@ -36,6 +42,24 @@ const MAX_USER_CHARS: usize = 64;
 /// The page, with `{{user}}` for the name the server gives each visitor:
 /// the very page of `axum-chat`, so the chat examples cannot drift apart.
 const PAGE: &str = include_str!("../../axum-chat/src/page.html");
+
+/// How often a stream gets a keep-alive comment. actix-web notices that a
+/// client went away (a closed tab) only when writing to it fails, the
+/// second write after it left: so a page that closes leaves the others'
+/// lists within two of these, instead of the hub's default 15 s. (axum and
+/// salvo notice at once.)
+pub const KEEPALIVE: Duration = Duration::from_secs(2);
+
+/// The hub the chat needs: one that announces the streams of [`TOPIC`] as
+/// `join` and `leave` events (on a hub that does not, pages list who was
+/// online when they opened, and no change after), with keep-alive comments
+/// every [`KEEPALIVE`].
+pub fn hub() -> Hub {
+    Hub::builder()
+        .presence_events([TOPIC])
+        .keepalive(Some(KEEPALIVE))
+        .build()
+}
 
 /// The room: its hub and its visitor count, shared by every worker.
 #[derive(Clone, Debug)]
@@ -61,6 +85,7 @@ impl Chat {
             .app_data(web::Data::new(self.clone()))
             .route("/", web::get().to(page))
             .route("/events", web::get().to(events))
+            .route("/presence", web::get().to(presence))
             .route("/messages", web::post().to(send));
     }
 }
@@ -90,16 +115,76 @@ async fn page(chat: web::Data<Chat>) -> HttpResponse {
         .body(PAGE.replace("{{user}}", &format!("User#{n}")))
 }
 
-/// The room's event stream. A browser that reconnects sends the last id it
-/// saw as `Last-Event-ID`, and the hub replays what it missed.
+/// Who is online, as `GET /presence` answers.
+#[derive(Debug, serde::Serialize)]
+struct Online {
+    /// How many streams are open.
+    count: usize,
+    /// Their users' names, sorted, each once.
+    users: Vec<String>,
+    /// Each stream, by connection id (what `join` and `leave` events name).
+    streams: Vec<Present>,
+}
+
+impl Online {
+    fn of(streams: Vec<Present>) -> Online {
+        let mut users: Vec<String> = streams.iter().filter_map(|s| s.user.clone()).collect();
+        users.sort();
+        users.dedup();
+        Online {
+            count: streams.len(),
+            users,
+            streams,
+        }
+    }
+}
+
+/// The query of `GET /events`.
+#[derive(Debug, serde::Deserialize)]
+struct EventsQuery {
+    /// Who is listening, for presence.
+    user: Option<String>,
+}
+
+/// The stream options of `GET /events`: the room and its presence topic,
+/// `ssehub-connected` first, resuming after `last`; `Err` with why a user
+/// is refused.
+fn options(user: Option<String>, last: Option<String>) -> Result<SubscribeOptions, String> {
+    let options = SubscribeOptions::new([TOPIC, PRESENCE_TOPIC])
+        .connected_event(true)
+        .last_event_id(last);
+    match user {
+        None => Ok(options),
+        Some(user) if user.is_empty() || user.chars().count() > MAX_USER_CHARS => Err(format!(
+            "the user must have 1 to {MAX_USER_CHARS} characters"
+        )),
+        Some(user) => Ok(options.user(user)),
+    }
+}
+
+/// The room's event stream: its messages, and who joins and leaves, after
+/// an `ssehub-connected` event. A browser that reconnects sends the last id
+/// it saw as `Last-Event-ID`, and the hub replays what it missed.
 async fn events(
     chat: web::Data<Chat>,
+    query: web::Query<EventsQuery>,
     LastEventId(last): LastEventId,
 ) -> actix_web::Result<Subscription> {
+    let options = options(query.into_inner().user, last).map_err(ErrorBadRequest)?;
     chat.hub
-        .subscribe(TOPIC, last.as_deref())
+        .subscribe_with(options)
         .await
         .map_err(ErrorServiceUnavailable)
+}
+
+/// Who is online: the streams of the room.
+async fn presence(chat: web::Data<Chat>) -> actix_web::Result<HttpResponse> {
+    let streams = chat
+        .hub
+        .presence(TOPIC)
+        .await
+        .map_err(ErrorServiceUnavailable)?;
+    Ok(HttpResponse::Ok().json(Online::of(streams)))
 }
 
 /// A chat message, as posted and as published.

@@ -8,7 +8,6 @@ use std::net::SocketAddr;
 
 use anyhow::Context as _;
 use clap::Parser;
-use ssehub::Hub;
 
 /// A chat room over Server-Sent Events, on an ssehub hub and actix-web.
 #[derive(Debug, Parser)]
@@ -21,7 +20,7 @@ struct Args {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
-    let hub = Hub::new();
+    let hub = actix_chat::hub();
     let listener = std::net::TcpListener::bind(args.listen)
         .with_context(|| format!("listening on {}", args.listen))?;
     println!("chat on http://{}", listener.local_addr()?);

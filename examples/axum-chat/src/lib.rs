@@ -5,27 +5,53 @@
 //!
 //! | route | what |
 //! |---|---|
-//! | `GET /` | the page: messages, and an input that sends on Enter |
-//! | `GET /events` | the event stream of the room (resumes with `Last-Event-ID`) |
+//! | `GET /` | the page: who is online, messages, and an input that sends on Enter |
+//! | `GET /events?user=NAME` | the event stream of the room and of who comes and goes (resumes with `Last-Event-ID`); `NAME` (optional) is who is listening: 1 to 64 characters, else 400 |
+//! | `GET /presence` | JSON `{"count", "users", "streams"}`: how many streams are open, their users' names (sorted, each once), and each stream `{"id", "user", "since", "node"}` |
 //! | `POST /messages` | JSON `{"user", "text"}`: publishes it to every open page |
 //!
 //! Each message is one event of type `message` on the topic [`TOPIC`], its
 //! data the JSON `{"user", "text"}`. Nothing is stored but the hub's history,
 //! which a reconnecting page resumes from.
+//!
+//! # Who is online
+//!
+//! The hub of [`hub`] announces the streams of [`TOPIC`]: each stream's
+//! opening and end publish a `join` and a `leave` event, data `{"id", "user",
+//! "node", "topic"}`, to [`PRESENCE_TOPIC`], to which every page's stream is
+//! subscribed too. A stream begins with an `ssehub-connected` event (data
+//! `{"id"}`); then the page fetches `GET /presence`, which lists itself, and
+//! applies the `join` and `leave` events that came meanwhile and after, by
+//! connection id, so that none is lost or counted twice (a reconnect gets a
+//! new id, and asks again). It lists each user once, however many pages
+//! (tabs) they have open: `#online li`, one per name, sorted with numbers by
+//! value (`User#2` before `User#10`), its own in bold. Streams without a
+//! user are counted, not listed.
+//!
+//! The `join` and `leave` events are events in the hub's history, like the
+//! messages: a burst of reconnects makes the messages a page can resume
+//! from fewer.
+//!
+//! `docs/img/chat-presence.png` shows the page (made by the browser test
+//! `axum_chat_two_pages_see_each_other_online` in `tests/browser/tests/chat.rs`,
+//! with `SSEHUB_SCREENSHOT_CHAT` set to its path).
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
-use axum::extract::State;
+use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use ssehub::axum::LastEventId;
-use ssehub::{Event, Hub};
+use ssehub::{Event, Hub, Present, SubscribeOptions};
 
 /// The topic of the chat room.
 pub const TOPIC: &str = "chat";
+
+/// The topic of the room's `join` and `leave` events.
+pub const PRESENCE_TOPIC: &str = "$presence/chat";
 
 /// The longest message text accepted, in characters (the page's input
 /// allows as many).
@@ -44,11 +70,19 @@ struct AppState {
     visitors: Arc<AtomicUsize>,
 }
 
-/// The chat's routes, on `hub`.
+/// The hub the chat needs: one that announces the streams of [`TOPIC`] as
+/// `join` and `leave` events (on a hub that does not, pages list who was
+/// online when they opened, and no change after).
+pub fn hub() -> Hub {
+    Hub::builder().presence_events([TOPIC]).build()
+}
+
+/// The chat's routes, on `hub` (made by [`hub`]).
 pub fn app(hub: Hub) -> Router {
     Router::new()
         .route("/", get(page))
         .route("/events", get(events))
+        .route("/presence", get(presence))
         .route("/messages", post(send))
         .with_state(AppState {
             hub,
@@ -62,13 +96,79 @@ async fn page(State(state): State<AppState>) -> Html<String> {
     Html(PAGE.replace("{{user}}", &format!("User#{n}")))
 }
 
-/// The room's event stream. A browser that reconnects sends the last id it
-/// saw as `Last-Event-ID`, and the hub replays what it missed.
-async fn events(State(state): State<AppState>, LastEventId(last): LastEventId) -> Response {
-    match state.hub.subscribe(TOPIC, last.as_deref()).await {
+/// Who is online, as `GET /presence` answers.
+#[derive(Debug, serde::Serialize)]
+struct Online {
+    /// How many streams are open.
+    count: usize,
+    /// Their users' names, sorted, each once.
+    users: Vec<String>,
+    /// Each stream, by connection id (what `join` and `leave` events name).
+    streams: Vec<Present>,
+}
+
+impl Online {
+    fn of(streams: Vec<Present>) -> Online {
+        let mut users: Vec<String> = streams.iter().filter_map(|s| s.user.clone()).collect();
+        users.sort();
+        users.dedup();
+        Online {
+            count: streams.len(),
+            users,
+            streams,
+        }
+    }
+}
+
+/// The query of `GET /events`.
+#[derive(Debug, serde::Deserialize)]
+struct EventsQuery {
+    /// Who is listening, for presence.
+    user: Option<String>,
+}
+
+/// The stream options of `GET /events`: the room and its presence topic,
+/// `ssehub-connected` first, resuming after `last`; `Err` with why a user
+/// is refused.
+fn options(user: Option<String>, last: Option<String>) -> Result<SubscribeOptions, String> {
+    let options = SubscribeOptions::new([TOPIC, PRESENCE_TOPIC])
+        .connected_event(true)
+        .last_event_id(last);
+    match user {
+        None => Ok(options),
+        Some(user) if user.is_empty() || user.chars().count() > MAX_USER_CHARS => Err(format!(
+            "the user must have 1 to {MAX_USER_CHARS} characters"
+        )),
+        Some(user) => Ok(options.user(user)),
+    }
+}
+
+/// The room's event stream: its messages, and who joins and leaves, after
+/// an `ssehub-connected` event. A browser that reconnects sends the last id
+/// it saw as `Last-Event-ID`, and the hub replays what it missed.
+async fn events(
+    State(state): State<AppState>,
+    Query(query): Query<EventsQuery>,
+    LastEventId(last): LastEventId,
+) -> Response {
+    let options = match options(query.user, last) {
+        Ok(options) => options,
+        Err(why) => return (StatusCode::BAD_REQUEST, why).into_response(),
+    };
+    match state.hub.subscribe_with(options).await {
         Ok(subscription) => subscription.into_response(),
         Err(e) => (StatusCode::SERVICE_UNAVAILABLE, e.to_string()).into_response(),
     }
+}
+
+/// Who is online: the streams of the room.
+async fn presence(State(state): State<AppState>) -> Result<Json<Online>, (StatusCode, String)> {
+    let streams = state
+        .hub
+        .presence(TOPIC)
+        .await
+        .map_err(|e| (StatusCode::SERVICE_UNAVAILABLE, e.to_string()))?;
+    Ok(Json(Online::of(streams)))
 }
 
 /// A chat message, as posted and as published.

@@ -1,13 +1,11 @@
 //! The chat's routes over real HTTP (the browser tests in `tests/browser`
 //! drive its page); the test bodies are shared with the other chat examples.
 
-use ssehub::Hub;
-
 /// Serves the chat on `127.0.0.1:0`; returns its base URL.
 async fn start() -> anyhow::Result<String> {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let addr = listener.local_addr()?;
-    tokio::spawn(async move { axum::serve(listener, axum_chat::app(Hub::new())).await });
+    tokio::spawn(async move { axum::serve(listener, axum_chat::app(axum_chat::hub())).await });
     Ok(format!("http://{addr}"))
 }
 
@@ -26,4 +24,14 @@ async fn empty_and_long_messages_are_refused() -> anyhow::Result<()> {
 #[tokio::test]
 async fn each_visitor_gets_a_name() -> anyhow::Result<()> {
     chat::each_visitor_gets_a_name(start().await?).await
+}
+
+#[tokio::test]
+async fn presence_lists_open_streams_and_a_leave_reaches_the_others() -> anyhow::Result<()> {
+    chat::presence_lists_open_streams_and_a_leave_reaches_the_others(start().await?).await
+}
+
+#[tokio::test]
+async fn stream_users_are_checked() -> anyhow::Result<()> {
+    chat::stream_users_are_checked(start().await?).await
 }

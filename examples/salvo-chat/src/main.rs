@@ -10,7 +10,6 @@ use anyhow::Context as _;
 use clap::Parser;
 use salvo::conn::tcp::TcpAcceptor;
 use salvo::Server;
-use ssehub::Hub;
 
 /// A chat room over Server-Sent Events, on an ssehub hub and salvo.
 #[derive(Debug, Parser)]
@@ -23,7 +22,7 @@ struct Args {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
-    let hub = Hub::new();
+    let hub = salvo_chat::hub();
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
         .with_context(|| format!("listening on {}", args.listen))?;

@@ -246,8 +246,8 @@ impl Browser {
 }
 
 /// What a user does in a browser, step by step, for [`Browser::run_script`]:
-/// open pages, wait for what they show, type, press keys, click, and read
-/// values back.
+/// open pages, wait for what they show, type, press keys, click, read
+/// values back, and close pages.
 ///
 /// Pages are numbered from 0 in the order [`Script::open`] opens them; each
 /// has its own browser context (cookies, storage), like two users. Selectors
@@ -386,6 +386,17 @@ impl Script {
     /// If `page` is not opened by an earlier step.
     pub fn text(self, page: usize, selector: &str) -> Script {
         self.step(page, serde_json::json!({ "text": selector }))
+    }
+
+    /// Closes `page`, as a user closes a tab: its connections end (its
+    /// `EventSource` among them). Its number is not reused; no later step may
+    /// use it.
+    ///
+    /// # Panics
+    ///
+    /// If `page` is not opened by an earlier step.
+    pub fn close(self, page: usize) -> Script {
+        self.step(page, serde_json::json!({ "close": true }))
     }
 
     /// Saves a PNG of `page`, `width` × `height` pixels of viewport, to `path`.

@@ -74,3 +74,25 @@ async fn a_step_that_never_completes_is_an_error_naming_it() -> anyhow::Result<(
     }
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_closed_page_takes_no_more_steps() -> anyhow::Result<()> {
+    let browser = Browser::ensure()?;
+    let server = echo_server().await?;
+    let url = server.url("/");
+    let script = Script::new()
+        .open(&url)
+        .open(&url)
+        .close(0)
+        .eval(1, "6 * 7")
+        .eval(0, "1");
+    let error = browser
+        .run_script(&script, &PageOptions::default())
+        .await
+        .expect_err("page 0 is closed");
+    let message = format!("{error:#}");
+    for needle in ["step 4", "page 0 was closed by an earlier step"] {
+        assert!(message.contains(needle), "{needle:?} not in: {message}");
+    }
+    Ok(())
+}

@@ -13,8 +13,20 @@ async fn read_until(
     needle: &str,
 ) -> anyhow::Result<String> {
     let mut text = String::new();
+    read_more(body, &mut text, |text| text.contains(needle))
+        .await
+        .map_err(|e| anyhow::anyhow!("{needle:?} not received: {e}"))?;
+    Ok(text)
+}
+
+/// Reads `body` onto `text` until `done(text)`; fails after 10 s.
+async fn read_more(
+    body: &mut (impl Stream<Item = reqwest::Result<bytes::Bytes>> + Unpin),
+    text: &mut String,
+    done: impl Fn(&str) -> bool,
+) -> anyhow::Result<()> {
     tokio::time::timeout(Duration::from_secs(10), async {
-        while !text.contains(needle) {
+        while !done(text) {
             let chunk = body
                 .next()
                 .await
@@ -24,8 +36,104 @@ async fn read_until(
         anyhow::Ok(())
     })
     .await
-    .map_err(|_| anyhow::anyhow!("{needle:?} not received; got {text:?}"))??;
-    Ok(text)
+    .map_err(|_| anyhow::anyhow!("timed out; got {text:?}"))??;
+    Ok(())
+}
+
+/// Opens `/events?user={user}` and reads its `ssehub-connected` event;
+/// returns the stream and its connection id.
+async fn open_as(
+    client: &reqwest::Client,
+    base: &str,
+    user: &str,
+) -> anyhow::Result<(
+    impl Stream<Item = reqwest::Result<bytes::Bytes>> + Unpin,
+    String,
+)> {
+    let response = client
+        .get(format!("{base}/events"))
+        .query(&[("user", user)])
+        .send()
+        .await?;
+    assert_eq!(response.status(), 200, "{user}");
+    let mut stream = response.bytes_stream();
+    // The data line of the first event, `ssehub-connected`, once whole.
+    let data = |text: &str| -> Option<String> {
+        let rest = text.split_once("event: ssehub-connected\ndata: ")?.1;
+        Some(rest.split_once('\n')?.0.to_owned())
+    };
+    let mut text = String::new();
+    read_more(&mut stream, &mut text, |text| data(text).is_some()).await?;
+    let data = data(&text).unwrap_or_default();
+    let id = serde_json::from_str::<serde_json::Value>(&data)?["id"]
+        .as_str()
+        .ok_or_else(|| anyhow::anyhow!("no id in {data:?}"))?
+        .to_owned();
+    Ok((stream, id))
+}
+
+/// `GET /presence`, as JSON.
+async fn presence(client: &reqwest::Client, base: &str) -> anyhow::Result<serde_json::Value> {
+    let response = client.get(format!("{base}/presence")).send().await?;
+    assert_eq!(response.status(), 200);
+    Ok(response.json().await?)
+}
+
+/// Two open streams with users are listed by `GET /presence`; when one
+/// closes, the other gets its `leave` event, and the list has one left.
+pub(crate) async fn presence_lists_open_streams_and_a_leave_reaches_the_others(
+    base: String,
+) -> anyhow::Result<()> {
+    let client = reqwest::Client::new();
+    let (mut ann, ann_id) = open_as(&client, &base, "ann").await?;
+    let (bob, bob_id) = open_as(&client, &base, "bob").await?;
+    assert_ne!(ann_id, bob_id);
+
+    let online = presence(&client, &base).await?;
+    assert_eq!(online["count"], 2, "{online}");
+    assert_eq!(online["users"], json!(["ann", "bob"]), "{online}");
+    let streams = online["streams"].as_array().cloned().unwrap_or_default();
+    let listed: Vec<_> = streams.iter().map(|s| (&s["id"], &s["user"])).collect();
+    assert_eq!(
+        listed,
+        [
+            (&json!(ann_id), &json!("ann")),
+            (&json!(bob_id), &json!("bob"))
+        ],
+        "{online}"
+    );
+
+    // Bob's join reaches Ann, then, once Bob's stream is closed, his leave.
+    let join = format!(r#"event: join{}data: {{"id":"{bob_id}","user":"bob""#, "\n");
+    read_until(&mut ann, &join).await?;
+    drop(bob);
+    let leave = format!(
+        r#"event: leave{}data: {{"id":"{bob_id}","user":"bob""#,
+        "\n"
+    );
+    read_until(&mut ann, &leave).await?;
+
+    let online = presence(&client, &base).await?;
+    assert_eq!(online["count"], 1, "{online}");
+    assert_eq!(online["users"], json!(["ann"]), "{online}");
+    assert_eq!(online["streams"][0]["id"], json!(ann_id), "{online}");
+    Ok(())
+}
+
+/// A stream's user has 1 to 64 characters: else `/events` answers 400.
+pub(crate) async fn stream_users_are_checked(base: String) -> anyhow::Result<()> {
+    let client = reqwest::Client::new();
+    let longest = "é".repeat(64);
+    let too_long = "x".repeat(65);
+    for (user, status) in [("", 400), (too_long.as_str(), 400), (longest.as_str(), 200)] {
+        let response = client
+            .get(format!("{base}/events"))
+            .query(&[("user", user)])
+            .send()
+            .await?;
+        assert_eq!(response.status(), status, "{user:?}");
+    }
+    Ok(())
 }
 
 /// Two open streams both get a posted message, as JSON, unescaped.
