@@ -24,24 +24,14 @@ use actix_web::error::{ErrorBadRequest, ErrorServiceUnavailable};
 use actix_web::http::header::ContentType;
 use actix_web::{web, App, HttpResponse, HttpServer};
 use ssehub::actix::LastEventId;
-use ssehub::{Event, Hub, Present, SubscribeOptions, Subscription};
+use ssehub::{Event, Hub, Subscription};
 
-/// The topic of the chat room.
-pub const TOPIC: &str = "chat";
+/// The room without the framework, shared with `axum-chat` (as is its page).
+#[path = "../../axum-chat/src/room.rs"]
+mod room;
 
-/// The topic of the room's `join` and `leave` events.
-pub const PRESENCE_TOPIC: &str = "$presence/chat";
-
-/// The longest message text accepted, in characters (the page's input
-/// allows as many).
-pub const MAX_TEXT_CHARS: usize = 1000;
-
-/// The longest user name accepted, in characters.
-const MAX_USER_CHARS: usize = 64;
-
-/// The page, with `{{user}}` for the name the server gives each visitor:
-/// the very page of `axum-chat`, so the chat examples cannot drift apart.
-const PAGE: &str = include_str!("../../axum-chat/src/page.html");
+use room::{Message, Online};
+pub use room::{MAX_TEXT_CHARS, PRESENCE_TOPIC, TOPIC};
 
 /// How often a stream gets a keep-alive comment. actix-web notices that a
 /// client went away (a closed tab) only when writing to it fails, the
@@ -55,10 +45,7 @@ pub const KEEPALIVE: Duration = Duration::from_secs(2);
 /// online when they opened, and no change after), with keep-alive comments
 /// every [`KEEPALIVE`].
 pub fn hub() -> Hub {
-    Hub::builder()
-        .presence_events([TOPIC])
-        .keepalive(Some(KEEPALIVE))
-        .build()
+    room::hub_builder().keepalive(Some(KEEPALIVE)).build()
 }
 
 /// The room: its hub and its visitor count, shared by every worker.
@@ -112,31 +99,7 @@ async fn page(chat: web::Data<Chat>) -> HttpResponse {
     let n = chat.visitors.fetch_add(1, Ordering::Relaxed) + 1;
     HttpResponse::Ok()
         .content_type(ContentType::html())
-        .body(PAGE.replace("{{user}}", &format!("User#{n}")))
-}
-
-/// Who is online, as `GET /presence` answers.
-#[derive(Debug, serde::Serialize)]
-struct Online {
-    /// How many streams are open.
-    count: usize,
-    /// Their users' names, sorted, each once.
-    users: Vec<String>,
-    /// Each stream, by connection id (what `join` and `leave` events name).
-    streams: Vec<Present>,
-}
-
-impl Online {
-    fn of(streams: Vec<Present>) -> Online {
-        let mut users: Vec<String> = streams.iter().filter_map(|s| s.user.clone()).collect();
-        users.sort();
-        users.dedup();
-        Online {
-            count: streams.len(),
-            users,
-            streams,
-        }
-    }
+        .body(room::page(n))
 }
 
 /// The query of `GET /events`.
@@ -144,22 +107,6 @@ impl Online {
 struct EventsQuery {
     /// Who is listening, for presence.
     user: Option<String>,
-}
-
-/// The stream options of `GET /events`: the room and its presence topic,
-/// `ssehub-connected` first, resuming after `last`; `Err` with why a user
-/// is refused.
-fn options(user: Option<String>, last: Option<String>) -> Result<SubscribeOptions, String> {
-    let options = SubscribeOptions::new([TOPIC, PRESENCE_TOPIC])
-        .connected_event(true)
-        .last_event_id(last);
-    match user {
-        None => Ok(options),
-        Some(user) if user.is_empty() || user.chars().count() > MAX_USER_CHARS => Err(format!(
-            "the user must have 1 to {MAX_USER_CHARS} characters"
-        )),
-        Some(user) => Ok(options.user(user)),
-    }
 }
 
 /// The room's event stream: its messages, and who joins and leaves, after
@@ -170,7 +117,7 @@ async fn events(
     query: web::Query<EventsQuery>,
     LastEventId(last): LastEventId,
 ) -> actix_web::Result<Subscription> {
-    let options = options(query.into_inner().user, last).map_err(ErrorBadRequest)?;
+    let options = room::options(query.into_inner().user, last).map_err(ErrorBadRequest)?;
     chat.hub
         .subscribe_with(options)
         .await
@@ -187,22 +134,10 @@ async fn presence(chat: web::Data<Chat>) -> actix_web::Result<HttpResponse> {
     Ok(HttpResponse::Ok().json(Online::of(streams)))
 }
 
-/// A chat message, as posted and as published.
-#[derive(Debug, serde::Deserialize, serde::Serialize)]
-struct Message {
-    user: String,
-    text: String,
-}
-
 /// Publishes a message to every open page.
 async fn send(chat: web::Data<Chat>, message: web::Json<Message>) -> HttpResponse {
-    if message.text.trim().is_empty() {
-        return HttpResponse::BadRequest().body("the message is empty");
-    }
-    if message.text.chars().count() > MAX_TEXT_CHARS
-        || message.user.chars().count() > MAX_USER_CHARS
-    {
-        return HttpResponse::BadRequest().body("the message is too long");
+    if let Some(why) = message.refusal() {
+        return HttpResponse::BadRequest().body(why);
     }
     let event = match Event::json(&*message) {
         Ok(event) => event,

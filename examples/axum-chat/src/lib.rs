@@ -45,23 +45,12 @@ use axum::response::{Html, IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use ssehub::axum::LastEventId;
-use ssehub::{Event, Hub, Present, SubscribeOptions};
+use ssehub::{Event, Hub};
 
-/// The topic of the chat room.
-pub const TOPIC: &str = "chat";
+mod room;
 
-/// The topic of the room's `join` and `leave` events.
-pub const PRESENCE_TOPIC: &str = "$presence/chat";
-
-/// The longest message text accepted, in characters (the page's input
-/// allows as many).
-pub const MAX_TEXT_CHARS: usize = 1000;
-
-/// The longest user name accepted, in characters.
-const MAX_USER_CHARS: usize = 64;
-
-/// The page, with `{{user}}` for the name the server gives each visitor.
-const PAGE: &str = include_str!("page.html");
+use room::{Message, Online};
+pub use room::{MAX_TEXT_CHARS, PRESENCE_TOPIC, TOPIC};
 
 #[derive(Clone, Debug)]
 struct AppState {
@@ -74,7 +63,7 @@ struct AppState {
 /// `join` and `leave` events (on a hub that does not, pages list who was
 /// online when they opened, and no change after).
 pub fn hub() -> Hub {
-    Hub::builder().presence_events([TOPIC]).build()
+    room::hub_builder().build()
 }
 
 /// The chat's routes, on `hub` (made by [`hub`]).
@@ -93,31 +82,7 @@ pub fn app(hub: Hub) -> Router {
 /// The page, for a new visitor.
 async fn page(State(state): State<AppState>) -> Html<String> {
     let n = state.visitors.fetch_add(1, Ordering::Relaxed) + 1;
-    Html(PAGE.replace("{{user}}", &format!("User#{n}")))
-}
-
-/// Who is online, as `GET /presence` answers.
-#[derive(Debug, serde::Serialize)]
-struct Online {
-    /// How many streams are open.
-    count: usize,
-    /// Their users' names, sorted, each once.
-    users: Vec<String>,
-    /// Each stream, by connection id (what `join` and `leave` events name).
-    streams: Vec<Present>,
-}
-
-impl Online {
-    fn of(streams: Vec<Present>) -> Online {
-        let mut users: Vec<String> = streams.iter().filter_map(|s| s.user.clone()).collect();
-        users.sort();
-        users.dedup();
-        Online {
-            count: streams.len(),
-            users,
-            streams,
-        }
-    }
+    Html(room::page(n))
 }
 
 /// The query of `GET /events`.
@@ -125,22 +90,6 @@ impl Online {
 struct EventsQuery {
     /// Who is listening, for presence.
     user: Option<String>,
-}
-
-/// The stream options of `GET /events`: the room and its presence topic,
-/// `ssehub-connected` first, resuming after `last`; `Err` with why a user
-/// is refused.
-fn options(user: Option<String>, last: Option<String>) -> Result<SubscribeOptions, String> {
-    let options = SubscribeOptions::new([TOPIC, PRESENCE_TOPIC])
-        .connected_event(true)
-        .last_event_id(last);
-    match user {
-        None => Ok(options),
-        Some(user) if user.is_empty() || user.chars().count() > MAX_USER_CHARS => Err(format!(
-            "the user must have 1 to {MAX_USER_CHARS} characters"
-        )),
-        Some(user) => Ok(options.user(user)),
-    }
 }
 
 /// The room's event stream: its messages, and who joins and leaves, after
@@ -151,7 +100,7 @@ async fn events(
     Query(query): Query<EventsQuery>,
     LastEventId(last): LastEventId,
 ) -> Response {
-    let options = match options(query.user, last) {
+    let options = match room::options(query.user, last) {
         Ok(options) => options,
         Err(why) => return (StatusCode::BAD_REQUEST, why).into_response(),
     };
@@ -171,26 +120,13 @@ async fn presence(State(state): State<AppState>) -> Result<Json<Online>, (Status
     Ok(Json(Online::of(streams)))
 }
 
-/// A chat message, as posted and as published.
-#[derive(Debug, serde::Deserialize, serde::Serialize)]
-struct Message {
-    user: String,
-    text: String,
-}
-
 /// Publishes a message to every open page.
 async fn send(
     State(state): State<AppState>,
     Json(message): Json<Message>,
 ) -> Result<StatusCode, (StatusCode, String)> {
-    let bad_request = |why: &str| (StatusCode::BAD_REQUEST, why.to_owned());
-    if message.text.trim().is_empty() {
-        return Err(bad_request("the message is empty"));
-    }
-    if message.text.chars().count() > MAX_TEXT_CHARS
-        || message.user.chars().count() > MAX_USER_CHARS
-    {
-        return Err(bad_request("the message is too long"));
+    if let Some(why) = message.refusal() {
+        return Err((StatusCode::BAD_REQUEST, why.to_owned()));
     }
     let event =
         Event::json(&message).map_err(|e| (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;

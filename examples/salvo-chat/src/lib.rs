@@ -20,24 +20,14 @@ use std::sync::Arc;
 
 use salvo::prelude::*;
 use ssehub::salvo::LastEventId;
-use ssehub::{Event, Hub, Present, SubscribeOptions};
+use ssehub::{Event, Hub};
 
-/// The topic of the chat room.
-pub const TOPIC: &str = "chat";
+/// The room without the framework, shared with `axum-chat` (as is its page).
+#[path = "../../axum-chat/src/room.rs"]
+mod room;
 
-/// The topic of the room's `join` and `leave` events.
-pub const PRESENCE_TOPIC: &str = "$presence/chat";
-
-/// The longest message text accepted, in characters (the page's input
-/// allows as many).
-pub const MAX_TEXT_CHARS: usize = 1000;
-
-/// The longest user name accepted, in characters.
-const MAX_USER_CHARS: usize = 64;
-
-/// The page, with `{{user}}` for the name the server gives each visitor:
-/// the very page of `axum-chat`, so the chat examples cannot drift apart.
-const PAGE: &str = include_str!("../../axum-chat/src/page.html");
+use room::{Message, Online};
+pub use room::{MAX_TEXT_CHARS, PRESENCE_TOPIC, TOPIC};
 
 /// The room: its hub and its visitor count, put in each request's
 /// [`Depot`] for the handlers.
@@ -63,7 +53,7 @@ impl Inject {
 /// `join` and `leave` events (on a hub that does not, pages list who was
 /// online when they opened, and no change after).
 pub fn hub() -> Hub {
-    Hub::builder().presence_events([TOPIC]).build()
+    room::hub_builder().build()
 }
 
 /// The chat's routes, on `hub` (made by [`hub`]).
@@ -90,47 +80,7 @@ fn chat(depot: &Depot) -> Result<&Chat, StatusError> {
 #[handler]
 async fn page(depot: &mut Depot) -> Result<Text<String>, StatusError> {
     let n = chat(depot)?.visitors.fetch_add(1, Ordering::Relaxed) + 1;
-    Ok(Text::Html(PAGE.replace("{{user}}", &format!("User#{n}"))))
-}
-
-/// Who is online, as `GET /presence` answers.
-#[derive(Debug, serde::Serialize)]
-struct Online {
-    /// How many streams are open.
-    count: usize,
-    /// Their users' names, sorted, each once.
-    users: Vec<String>,
-    /// Each stream, by connection id (what `join` and `leave` events name).
-    streams: Vec<Present>,
-}
-
-impl Online {
-    fn of(streams: Vec<Present>) -> Online {
-        let mut users: Vec<String> = streams.iter().filter_map(|s| s.user.clone()).collect();
-        users.sort();
-        users.dedup();
-        Online {
-            count: streams.len(),
-            users,
-            streams,
-        }
-    }
-}
-
-/// The stream options of `GET /events`: the room and its presence topic,
-/// `ssehub-connected` first, resuming after `last`; `Err` with why a user
-/// is refused.
-fn options(user: Option<String>, last: Option<String>) -> Result<SubscribeOptions, String> {
-    let options = SubscribeOptions::new([TOPIC, PRESENCE_TOPIC])
-        .connected_event(true)
-        .last_event_id(last);
-    match user {
-        None => Ok(options),
-        Some(user) if user.is_empty() || user.chars().count() > MAX_USER_CHARS => Err(format!(
-            "the user must have 1 to {MAX_USER_CHARS} characters"
-        )),
-        Some(user) => Ok(options.user(user)),
-    }
+    Ok(Text::Html(room::page(n)))
 }
 
 /// The room's event stream: its messages, and who joins and leaves, after
@@ -142,7 +92,7 @@ async fn events(last: LastEventId, req: &mut Request, depot: &mut Depot, res: &m
         Ok(chat) => chat.hub.clone(),
         Err(e) => return res.render(e),
     };
-    let options = match options(req.query::<String>("user"), last.0) {
+    let options = match room::options(req.query::<String>("user"), last.0) {
         Ok(options) => options,
         Err(why) => {
             res.status_code(StatusCode::BAD_REQUEST);
@@ -168,13 +118,6 @@ async fn presence(depot: &mut Depot, res: &mut Response) {
     }
 }
 
-/// A chat message, as posted and as published.
-#[derive(Debug, serde::Deserialize, serde::Serialize)]
-struct Message {
-    user: String,
-    text: String,
-}
-
 /// Publishes a message to every open page.
 #[handler]
 async fn send(req: &mut Request, depot: &mut Depot, res: &mut Response) {
@@ -186,13 +129,8 @@ async fn send(req: &mut Request, depot: &mut Depot, res: &mut Response) {
         Ok(message) => message,
         Err(_) => return bad_request(res, "not a JSON message {\"user\", \"text\"}"),
     };
-    if message.text.trim().is_empty() {
-        return bad_request(res, "the message is empty");
-    }
-    if message.text.chars().count() > MAX_TEXT_CHARS
-        || message.user.chars().count() > MAX_USER_CHARS
-    {
-        return bad_request(res, "the message is too long");
+    if let Some(why) = message.refusal() {
+        return bad_request(res, why);
     }
     let hub = match chat(depot) {
         Ok(chat) => chat.hub.clone(),
