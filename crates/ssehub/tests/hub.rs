@@ -8,26 +8,8 @@ use ssehub::{control, Event, Hub, LagPolicy, Resume, SubscribeOptions, Subscript
 use ssehub_core::{Item, MessageEvent, Parser};
 use tokio::time::Instant;
 
-/// Reads frames until `n` events were dispatched (retry hints are skipped);
-/// fails after 10 s.
-async fn events(sub: &mut Subscription, n: usize) -> Vec<MessageEvent> {
-    let read = async {
-        let mut parser = Parser::new();
-        let mut out = Vec::new();
-        while out.len() < n {
-            let frame = sub.next().await.expect("stream ended early");
-            parser.feed(&frame).unwrap();
-            out.extend(parser.drain().filter_map(|i| match i {
-                Item::Event(e) => Some(e),
-                Item::Retry(_) => None,
-            }));
-        }
-        out
-    };
-    tokio::time::timeout(std::time::Duration::from_secs(10), read)
-        .await
-        .unwrap_or_else(|_| panic!("{n} events did not come within 10 s"))
-}
+mod common;
+use common::events;
 
 fn data(events: &[MessageEvent]) -> Vec<&str> {
     events.iter().map(|e| e.data.as_str()).collect()

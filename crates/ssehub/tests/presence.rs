@@ -5,28 +5,11 @@
 use std::time::Duration;
 
 use futures_util::StreamExt;
-use ssehub::{Event, Hub, SubscribeOptions, Subscription};
-use ssehub_core::{Item, MessageEvent, Parser};
+use ssehub::{Event, Hub, SubscribeOptions};
+use ssehub_core::MessageEvent;
 
-/// Reads frames until `n` events were dispatched; fails after 10 s.
-async fn events(sub: &mut Subscription, n: usize) -> Vec<MessageEvent> {
-    let read = async {
-        let mut parser = Parser::new();
-        let mut out = Vec::new();
-        while out.len() < n {
-            let frame = sub.next().await.expect("stream ended early");
-            parser.feed(&frame).unwrap();
-            out.extend(parser.drain().filter_map(|i| match i {
-                Item::Event(e) => Some(e),
-                Item::Retry(_) => None,
-            }));
-        }
-        out
-    };
-    tokio::time::timeout(Duration::from_secs(10), read)
-        .await
-        .unwrap_or_else(|_| panic!("{n} events did not come within 10 s"))
-}
+mod common;
+use common::events;
 
 fn json(event: &MessageEvent) -> serde_json::Value {
     serde_json::from_str(&event.data).unwrap()
