@@ -396,3 +396,35 @@ async fn a_leave_lost_while_redis_is_out_is_sent_when_it_is_back() {
     left(&mut watch, &ann_id).await;
     assert!(a.presence("room").await.unwrap().is_empty());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_join_lost_while_redis_is_out_is_made_when_it_is_back() {
+    const PERIOD: Duration = Duration::from_millis(200);
+    let mut redis = RedisServer::start().unwrap();
+    let a = hub_on(&redis.url(), PERIOD).await;
+    let mut watch = a.subscribe("$presence/room", None).await.unwrap();
+    redis.kill();
+    tokio::time::timeout(WAIT, async {
+        while a.health().ok {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    })
+    .await
+    .expect("the hub notices Redis is gone");
+    // The stream opens all the same; its join cannot be stored now.
+    let ann = a
+        .subscribe_with(SubscribeOptions::new("room").user("ann"))
+        .await
+        .unwrap();
+    redis.restart().unwrap();
+    // Once Redis is back (with none of its data), a heartbeat joins it again.
+    let joined = change(&events(&mut watch, 1).await[0]);
+    assert_eq!(
+        (joined.0.as_str(), joined.1.as_str()),
+        ("join", ann.id().as_str())
+    );
+    assert_eq!(
+        who(a.presence("room").await.unwrap()),
+        expect(&[(&ann, Some("ann"), &a)])
+    );
+}

@@ -77,6 +77,9 @@ pub(crate) struct HubInner {
     pub(crate) retry_line: Option<Bytes>,
     keepalive_started: AtomicBool,
     heartbeat_started: AtomicBool,
+    /// A join failed (the backend was out): at the next heartbeat that
+    /// reaches it, every stream joins again.
+    pub(crate) joins_lost: AtomicBool,
     pub(crate) closed: AtomicBool,
     published: AtomicU64,
     resumes: AtomicU64,
@@ -257,6 +260,7 @@ impl HubBuilder {
                 retry_line,
                 keepalive_started: AtomicBool::new(false),
                 heartbeat_started: AtomicBool::new(false),
+                joins_lost: AtomicBool::new(false),
                 closed: AtomicBool::new(false),
                 published: AtomicU64::new(0),
                 resumes: AtomicU64::new(0),
@@ -748,7 +752,8 @@ impl Hub {
         }
         let presence = inner.presence.of(sub);
         if let Err(e) = self.bounded(inner.backend.join(&presence)).await {
-            tracing::warn!(id = %presence.present.id, error = %e, "could not record a stream's join");
+            tracing::warn!(id = %presence.present.id, error = %e, "could not record a stream's join; it joins again at the next heartbeat");
+            inner.joins_lost.store(true, Ordering::Release);
         }
     }
 

@@ -28,6 +28,7 @@
 
 use std::fmt;
 use std::hash::{BuildHasher, Hasher};
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Weak};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -245,21 +246,27 @@ pub(crate) fn leave(hub: &Arc<HubInner>, sub: &Subscriber) {
 
 /// One heartbeat per period while the hub lives: the backend keeps this
 /// node alive and publishes dead nodes' leaves. When it says this node was
-/// taken for dead (a long partition), every local stream joins again.
+/// taken for dead (a long partition), or a stream's join failed since the
+/// last heartbeat (the backend was out), every local stream joins again (a
+/// stream listed already is not announced twice by a backend that keeps
+/// presence).
 pub(crate) async fn heartbeats(hub: Weak<HubInner>, every: Duration) {
     let mut ticks = tokio::time::interval(every);
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         ticks.tick().await;
         let Some(hub) = hub.upgrade() else { break };
-        if hub.closed.load(std::sync::atomic::Ordering::Acquire) {
+        if hub.closed.load(Ordering::Acquire) {
             break;
         }
         let beat = hub.backend.heartbeat(&hub.presence.node, every * 3);
         match tokio::time::timeout(every, beat).await {
-            Ok(Ok(Heartbeat::Alive)) => {}
-            Ok(Ok(Heartbeat::Rejoin)) => {
-                tracing::warn!(node = %hub.presence.node, "this node was taken for dead; its streams join again");
+            Ok(Ok(Heartbeat::Alive)) if !hub.joins_lost.load(Ordering::Acquire) => {}
+            Ok(Ok(beat)) => {
+                hub.joins_lost.store(false, Ordering::Release);
+                if beat == Heartbeat::Rejoin {
+                    tracing::warn!(node = %hub.presence.node, "this node was taken for dead; its streams join again");
+                }
                 let mut all = Vec::new();
                 hub.registry.for_each(|sub| all.push(hub.presence.of(sub)));
                 let mut failed = 0;
@@ -270,6 +277,7 @@ pub(crate) async fn heartbeats(hub: Weak<HubInner>, every: Duration) {
                 }
                 if failed > 0 {
                     tracing::warn!(failed, of = all.len(), "some streams could not join again");
+                    hub.joins_lost.store(true, Ordering::Release);
                 }
             }
             Ok(Err(e)) => tracing::debug!(error = %e, "presence heartbeat failed"),
