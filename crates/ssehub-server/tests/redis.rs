@@ -95,8 +95,11 @@ async fn redis_lost_while_running_answers_503_and_recovers() {
         .unwrap();
     let hub = Hub::builder().backend(backend).build();
     let s = common::start(hub, ssehub_server::Config::default()).await;
-    let first = s.publish_ok("t", "before").await;
+    // Subscribed before the first publish, so that its first event is that
+    // publish whenever this hub's reader delivers it.
     let mut live = s.subscribe("topic=t", None).await;
+    let first = s.publish_ok("t", "before").await;
+    assert_eq!(data(&events(&mut live, 1).await), ["before"]);
 
     // A signal this hub holds a copy of, and one it has never seen.
     let res = s
