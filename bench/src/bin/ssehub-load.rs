@@ -1019,3 +1019,38 @@ fn cpu_seconds(pid: u32) -> Option<f64> {
     let stime: u64 = fields.get(12)?.parse().ok()?;
     Some((utime + stime) as f64 / 100.0)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn publish_bodies() {
+        let (kind, body) = PublishFormat::Ssehub.body("t/1", "0 1 2 x").unwrap();
+        assert_eq!(kind, "application/json");
+        let json: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(json, serde_json::json!({"topic": "t/1", "data": "0 1 2 x"}));
+
+        let (kind, body) = PublishFormat::Raw.body("t/1", "0 1 2 x").unwrap();
+        assert_eq!((kind, body.as_slice()), ("text/plain", &b"0 1 2 x"[..]));
+
+        // A GRIP publish whose http-stream content is one SSE frame, which
+        // the load generator's parser reads back as the same data.
+        let (kind, body) = PublishFormat::Grip.body("t/1", "0 1 2 x").unwrap();
+        assert_eq!(kind, "application/json");
+        let json: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        let item = &json["items"][0];
+        assert_eq!(item["channel"], "t/1");
+        let content = item["formats"]["http-stream"]["content"].as_str().unwrap();
+        let mut parser = Parser::new();
+        parser.feed(content.as_bytes()).unwrap();
+        let events: Vec<_> = parser
+            .drain()
+            .filter_map(|item| match item {
+                Item::Event(event) => Some((event.event.to_string(), event.data.to_string())),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(events, [("message".to_string(), "0 1 2 x".to_string())]);
+    }
+}
