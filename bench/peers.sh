@@ -43,6 +43,8 @@
 # Also: PEERS, SSEHUB_SERVE_ARGS (extra flags of `ssehub serve`),
 # RUN_TIMEOUT=600 (seconds one load run may take; past it the cell says so),
 # NO_INSTALL=1 (do not install: a missing peer's cells say it is missing),
+# FROM_RAW=RESULTS_FILE (run nothing: the table and plot again from that
+# file's raw lines, e.g. after the notes changed; give the run's SCALE),
 # PLOT=docs/img/peers.png (empty: no plot).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -153,11 +155,13 @@ install_peers() {
     fi
 }
 
-say "checking the peers' installs"
-install_peers
-
-say "building release binaries"
-cargo build --release -p ssehub-server -p ssehub-bench --bins >&2
+FROM_RAW=${FROM_RAW:-}
+if [ -z "$FROM_RAW" ]; then
+    say "checking the peers' installs"
+    install_peers
+    say "building release binaries"
+    cargo build --release -p ssehub-server -p ssehub-bench --bins >&2
+fi
 bin=${CARGO_TARGET_DIR:-target}/release
 
 # ---------------------------------------------------------------- versions
@@ -430,12 +434,22 @@ load() {
     fi
 }
 
+if [ -n "$FROM_RAW" ]; then
+    # Re-render the table (and plot) of an earlier run from its raw lines,
+    # with the same SCALE, instead of running anything.
+    while read -r p k line; do
+        R[$p,$k]=$line
+    done < <(sed -n '/^```$/,/^```$/p' "$FROM_RAW" | grep -v '^```')
+    PEERS=$(sed -n '/^```$/,/^```$/p' "$FROM_RAW" | grep -v '^```' | awk '{print $1}' | uniq | paste -sd' ')
+    say "re-rendering $FROM_RAW (SCALE=$SCALE: pass the run's own)"
+else
 for s in $PEERS; do
     load "$s" idle "$IDLE_CONNS" --idle-seconds "$IDLE_SECONDS"
     load "$s" tp "$TP_CONNS" --events "$TP_EVENTS" --rate 0 --publishers "$TP_PUBLISHERS"
     load "$s" lat1 "$LAT1_CONNS" --events "$LAT1_EVENTS" --rate "$LAT1_RATE" --publishers 2
     load "$s" lat2 "$LAT2_CONNS" --events "$LAT2_EVENTS" --rate "$LAT2_RATE" --publishers 2
 done
+fi
 
 # ---------------------------------------------------------------- table
 
@@ -477,7 +491,7 @@ add_note() {
 # events lost or duplicated), shown after each of its figures.
 declare -A NOTE_NO FLAG
 make_notes() {
-    local p k line c n g d
+    local p k line c n g d r
     for p in $PEERS; do
         for k in idle tp lat1 lat2; do
             if [ -n "${WHY[$p,$k]:-}" ]; then
@@ -490,6 +504,18 @@ make_notes() {
             n=$(field "$line" connections)
             if [ -n "$c" ] && [ "$c" != "$n" ]; then
                 add_note "$p $k: only $c of $n streams opened (connect_failures); its figures are over those"
+                FLAG[$p,$k]+="[$note_no]"
+            fi
+            # A latency scenario holds only if the server took the publishes
+            # at the rate asked: ssehub-load stamps an event when it sends
+            # it, so a server that answers publishes late (Nchan delivers
+            # before it answers; a saturated process answers late) slows
+            # the publishers, and its latency leaves that wait out.
+            local rate=
+            case $k in lat1) rate=$LAT1_RATE ;; lat2) rate=$LAT2_RATE ;; esac
+            r=$(field "$line" published_per_sec)
+            if [ -n "$rate" ] && [ -n "$r" ] && awk -v r="$r" -v t="$rate" 'BEGIN { exit !(r < 0.95 * t) }'; then
+                add_note "$p $k: published only $r events/s of the $rate asked (the server answered publishes late: saturated at $(field "$line" delivered_per_sec) deliveries/s); its latency is at that lower rate and leaves the publishers' wait out, so it is not comparable"
                 FLAG[$p,$k]+="[$note_no]"
             fi
             g=$(field "$line" gaps)
@@ -516,7 +542,11 @@ cell() {
         return
     fi
     printf '%s' "$v"
-    [ -n "${FLAG[$1,$2]:-}" ] && printf ' %s' "${FLAG[$1,$2]}"
+    # A flagged figure gets its notes and no ratio: it is not comparable.
+    if [ -n "${FLAG[$1,$2]:-}" ]; then
+        printf ' %s' "${FLAG[$1,$2]}"
+        return
+    fi
     [ "$1" = ssehub ] && return
     s=$(value ssehub "$2" "$3" "$4")
     case $5 in

@@ -11,7 +11,8 @@ per 1,000 deliveries at saturation, p99 latency of both latency scenarios.
 One bar per peer, in the file's order, labelled with its value and its ratio
 to ssehub (above 1 favours ssehub, as in the table); a peer without a figure
 shows "n/a" (the table's notes say why). A bar whose run lost or duplicated
-events is hatched and marked.
+events is hatched and marked, and so is a latency bar whose run published
+well below the rate asked (a saturated server answers publishes late).
 
 Needs matplotlib (bench/peers.sh installs it into its venv), nothing else.
 """
@@ -88,6 +89,16 @@ def faulty(runs, peer, scenario):
     return bool(r.get("gaps") or r.get("duplicates"))
 
 
+def slowed(runs, peer, scenario):
+    """Whether a latency run published well below the rate ssehub took (the
+    server answered publishes late): its latency is not comparable."""
+    if scenario not in ("lat1", "lat2"):
+        return False
+    r = (runs.get((peer, scenario)) or {}).get("published_per_sec")
+    ref = (runs.get(("ssehub", scenario)) or {}).get("published_per_sec")
+    return bool(r and ref and r < 0.95 * ref)
+
+
 def fmt(v):
     if v >= 1e6:
         return f"{v / 1e6:.2f} M"
@@ -126,7 +137,8 @@ def main(argv):
         ys = range(len(peers))
         ax.barh(ys, [v or 0 for v in vals], height=0.7,
                 color=[COLORS.get(p, "#666666") for p in peers],
-                hatch=["//" if faulty(runs, p, scenario) else "" for p in peers])
+                hatch=["//" if faulty(runs, p, scenario) or slowed(runs, p, scenario) else ""
+                       for p in peers])
         ax.set_yticks(list(ys), peers, fontsize=10)
         ax.invert_yaxis()
         known = [v for v in vals if v]
@@ -143,7 +155,10 @@ def main(argv):
                 ax.text(x0, y, "  n/a (see the table's notes)", va="center", fontsize=9)
                 continue
             text = "  " + fmt(v)
-            if p != "ssehub" and ref:
+            if slowed(runs, p, scenario):
+                rate = runs[(p, scenario)]["published_per_sec"]
+                text += f"   NOT COMPARABLE: saturated, published {rate:g} events/s"
+            elif p != "ssehub" and ref:
                 r = v / ref if better == "lower" else ref / v
                 text += f"   (ssehub {r:.2f}×)"
             if faulty(runs, p, scenario):
