@@ -361,10 +361,21 @@ impl Client {
     /// the connection; on a connection that turns out closed before any
     /// answer, it reconnects once and tries again.
     pub async fn post_json(&mut self, path: &str, body: &[u8]) -> anyhow::Result<(u16, Vec<u8>)> {
+        self.post(path, "application/json", body).await
+    }
+
+    /// `POST path` with a body of `content_type`, as [`Client::post_json`]
+    /// does.
+    pub async fn post(
+        &mut self,
+        path: &str,
+        content_type: &str,
+        body: &[u8],
+    ) -> anyhow::Result<(u16, Vec<u8>)> {
         let mut request = Vec::with_capacity(body.len() + 128);
         request.extend_from_slice(
             format!(
-                "POST {path} HTTP/1.1\r\nHost: {}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n{}\r\n",
+                "POST {path} HTTP/1.1\r\nHost: {}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\n{}\r\n",
                 self.target.host,
                 body.len(),
                 self.headers

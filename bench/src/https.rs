@@ -288,9 +288,24 @@ impl Client {
     ///
     /// When connecting fails or the stream is reset.
     pub async fn post_json(&mut self, path: &str, body: &[u8]) -> anyhow::Result<(u16, Vec<u8>)> {
+        self.post(path, "application/json", body).await
+    }
+
+    /// `POST path` with a body of `content_type`; returns the status and the
+    /// body.
+    ///
+    /// # Errors
+    ///
+    /// When connecting fails or the stream is reset.
+    pub async fn post(
+        &mut self,
+        path: &str,
+        content_type: &str,
+        body: &[u8],
+    ) -> anyhow::Result<(u16, Vec<u8>)> {
         let send = self.conn.sender(&self.tls, &self.target).await?;
         let mut req = ::http::Request::post(format!("https://{}{path}", self.target.host))
-            .header("content-type", "application/json")
+            .header("content-type", content_type)
             .header("content-length", body.len());
         if let Some(value) = &self.authorization {
             req = req.header("authorization", value);

@@ -67,6 +67,42 @@ async fn http1_streams_receive_every_event() {
     assert_all_delivered(&report, 20, 50);
 }
 
+/// The flags that address other hubs (`bench/peers.sh`): stream path and
+/// publish URL, path and format given explicitly, with a topic that needs
+/// percent-encoding, reach the same hub and lose nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn explicit_routes_and_publish_url_reach_the_hub() {
+    let report = common::run_against(Config::default(), |port| {
+        let base = format!("http://127.0.0.1:{port}");
+        let mut command = Command::new(env!("CARGO_BIN_EXE_ssehub-load"));
+        command.args([
+            "--url",
+            &base,
+            "--publish-url",
+            &base,
+            "--events-path",
+            "/events?topic={topic}",
+            "--publish-path",
+            "/publish",
+            "--publish-format",
+            "ssehub",
+            "--topic",
+            "peers/a b",
+            "--connections",
+            "10",
+            "--events",
+            "20",
+            "--drain-seconds",
+            "10",
+            "--threads",
+            "2",
+        ]);
+        command
+    })
+    .await;
+    assert_all_delivered(&report, 10, 20);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn h2_streams_share_tls_connections_and_receive_every_event() {
     let dir = std::env::temp_dir().join(format!("ssehub-bench-load-{}", std::process::id()));

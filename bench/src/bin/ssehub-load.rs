@@ -24,6 +24,12 @@
 //! against `--ca FILE`, or not at all with `--insecure`. Only the transport
 //! differs ([`Body`]): the event checks are the same code for both.
 //!
+//! Other hubs name their routes and publish bodies otherwise:
+//! `--events-path`, `--publish-url`, `--publish-path` and `--publish-format`
+//! address them (`bench/peers.sh` runs nginx + Nchan, Pushpin, better-sse
+//! and sse-starlette through the same scenarios); the payload and its
+//! checks stay the same.
+//!
 //! See `docs/load.md`; `bench/run.sh` drives it.
 
 use std::path::PathBuf;
@@ -72,6 +78,24 @@ struct Args {
     /// The topic every stream subscribes to and every event goes to.
     #[arg(long, default_value = "bench")]
     topic: String,
+    /// Path (and query) of an event stream; `{topic}` stands for the topic,
+    /// percent-encoded. Other servers than ssehub (bench/peers.sh) name
+    /// their routes otherwise, e.g. Nchan's `/sub/{topic}`.
+    #[arg(long, default_value = "/events?topic={topic}")]
+    events_path: String,
+    /// Base URL(s) of the publishes, when not the `--url`s (Pushpin takes
+    /// publishes on a port of its own); same scheme as `--url`.
+    #[arg(long, value_delimiter = ',')]
+    publish_url: Vec<String>,
+    /// Path (and query) of a publish; `{topic}` as in `--events-path`.
+    #[arg(long, default_value = "/publish")]
+    publish_path: String,
+    /// What a publish's body is: `ssehub`: JSON `{"topic", "data"}`;
+    /// `raw`: the data alone, `text/plain` (Nchan); `grip`: a GRIP publish,
+    /// JSON `{"items": [{"channel", "formats": {"http-stream": {"content"}}}]}`
+    /// whose content is the SSE frame (Pushpin). Any 2xx answer is success.
+    #[arg(long, value_enum, default_value_t = PublishFormat::Ssehub)]
+    publish_format: PublishFormat,
     /// Only hold the streams open for this many seconds, publish nothing,
     /// then print one line about the connections (the memory scenario).
     #[arg(long)]
@@ -116,6 +140,38 @@ struct Args {
     insecure: bool,
 }
 
+/// The body of a publish (`--publish-format`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+enum PublishFormat {
+    /// `ssehub serve`'s JSON `{"topic": T, "data": D}`.
+    Ssehub,
+    /// The data alone as `text/plain` (Nchan's publisher location).
+    Raw,
+    /// A GRIP publish whose `http-stream` content is the SSE frame (Pushpin).
+    Grip,
+}
+
+impl PublishFormat {
+    /// The content type and body of a publish of `data` to `topic`.
+    fn body(self, topic: &str, data: &str) -> anyhow::Result<(&'static str, Vec<u8>)> {
+        Ok(match self {
+            PublishFormat::Ssehub => (
+                "application/json",
+                serde_json::to_vec(&serde_json::json!({ "topic": topic, "data": data }))?,
+            ),
+            PublishFormat::Raw => ("text/plain", data.as_bytes().to_vec()),
+            // The load generator's data is one line, so one `data:` field.
+            PublishFormat::Grip => (
+                "application/json",
+                serde_json::to_vec(&serde_json::json!({ "items": [{
+                    "channel": topic,
+                    "formats": { "http-stream": { "content": format!("data: {data}\n\n") } },
+                }] }))?,
+            ),
+        })
+    }
+}
+
 fn main() -> ExitCode {
     let args = Args::parse();
     let mut runtime = tokio::runtime::Builder::new_multi_thread();
@@ -149,7 +205,9 @@ struct Shared {
     base: Instant,
     /// One per `--url`, with its stream request (HTTP/1.1 only).
     targets: Vec<(Target, Vec<u8>)>,
-    /// `/events?topic=T`.
+    /// Where publishers go: one per `--publish-url`, else the `targets`.
+    publish_targets: Vec<Target>,
+    /// `/events?topic=T` (`--events-path`).
     events_path: String,
     /// The `--token`, for HTTP/2 requests.
     token: Option<String>,
@@ -232,6 +290,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
         "--streams-per-connection must be at least 1"
     );
     let topic_query: String = encode_query(&args.topic);
+    let events_path = args.events_path.replace("{topic}", &topic_query);
     let auth_header = args
         .token
         .as_ref()
@@ -241,16 +300,24 @@ async fn run(args: Args) -> anyhow::Result<()> {
     for url in &args.url {
         let target = Target::resolve(url).await?;
         let request = format!(
-            "GET /events?topic={topic_query} HTTP/1.1\r\nHost: {}\r\nAccept: text/event-stream\r\n{auth_header}",
+            "GET {events_path} HTTP/1.1\r\nHost: {}\r\nAccept: text/event-stream\r\n{auth_header}",
             target.host
         )
         .into_bytes();
         targets.push((target, request));
     }
+    let mut publish_targets = Vec::new();
+    for url in &args.publish_url {
+        publish_targets.push(Target::resolve(url).await?);
+    }
+    if publish_targets.is_empty() {
+        publish_targets = targets.iter().map(|(t, _)| t.clone()).collect();
+    }
     let https = targets[0].0.https;
     ensure!(
-        targets.iter().all(|(t, _)| t.https == https),
-        "--url: all http:// or all https://"
+        targets.iter().all(|(t, _)| t.https == https)
+            && publish_targets.iter().all(|t| t.https == https),
+        "--url, --publish-url: all http:// or all https://"
     );
     let h2 = if https {
         let verify = match (&args.ca, args.insecure) {
@@ -278,7 +345,8 @@ async fn run(args: Args) -> anyhow::Result<()> {
         auth_header,
         base: Instant::now(),
         targets,
-        events_path: format!("/events?topic={topic_query}"),
+        publish_targets,
+        events_path,
         token: args.token.clone(),
         h2,
         publishers: args.publishers,
@@ -375,6 +443,8 @@ async fn run(args: Args) -> anyhow::Result<()> {
                 rate: args.rate,
                 payload_bytes: args.payload_bytes,
                 topic: args.topic.clone(),
+                path: args.publish_path.replace("{topic}", &topic_query),
+                format: args.publish_format,
                 start: publish_start,
             },
         ));
@@ -855,6 +925,9 @@ struct PublishPlan {
     rate: f64,
     payload_bytes: usize,
     topic: String,
+    /// `--publish-path`, the topic filled in.
+    path: String,
+    format: PublishFormat,
     start: Instant,
 }
 
@@ -866,7 +939,7 @@ async fn publisher(
     shared: Arc<Shared>,
     plan: PublishPlan,
 ) -> anyhow::Result<(usize, u64)> {
-    let target = shared.targets[p % shared.targets.len()].0.clone();
+    let target = shared.publish_targets[p % shared.publish_targets.len()].clone();
     let mut client = match &shared.h2 {
         Some(h2) => Publish::H2(https::Client::new(
             h2.tls.clone(),
@@ -883,14 +956,16 @@ async fn publisher(
             tokio::time::sleep_until(due.into()).await;
         }
         let data = payload::encode(p, seq, shared.now_ns(), plan.payload_bytes);
-        let body = serde_json::to_vec(&serde_json::json!({ "topic": plan.topic, "data": data }))?;
+        let (content_type, body) = plan.format.body(&plan.topic, &data)?;
         let (status, answer) = client
-            .post_json("/publish", &body)
+            .post(&plan.path, content_type, &body)
             .await
-            .with_context(|| format!("publisher {p}: POST /publish"))?;
+            .with_context(|| format!("publisher {p}: POST {}", plan.path))?;
+        // ssehub answers 200; Nchan 201 or 202.
         ensure!(
-            status == 200,
-            "publisher {p}: POST /publish answered {status}: {}",
+            (200..300).contains(&status),
+            "publisher {p}: POST {} answered {status}: {}",
+            plan.path,
             String::from_utf8_lossy(&answer)
         );
         seq += 1;
@@ -907,10 +982,15 @@ enum Publish {
 }
 
 impl Publish {
-    async fn post_json(&mut self, path: &str, body: &[u8]) -> anyhow::Result<(u16, Vec<u8>)> {
+    async fn post(
+        &mut self,
+        path: &str,
+        content_type: &str,
+        body: &[u8],
+    ) -> anyhow::Result<(u16, Vec<u8>)> {
         match self {
-            Publish::Http1(client) => client.post_json(path, body).await,
-            Publish::H2(client) => client.post_json(path, body).await,
+            Publish::Http1(client) => client.post(path, content_type, body).await,
+            Publish::H2(client) => client.post(path, content_type, body).await,
         }
     }
 }
@@ -938,4 +1018,39 @@ fn cpu_seconds(pid: u32) -> Option<f64> {
     let utime: u64 = fields.get(11)?.parse().ok()?;
     let stime: u64 = fields.get(12)?.parse().ok()?;
     Some((utime + stime) as f64 / 100.0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn publish_bodies() {
+        let (kind, body) = PublishFormat::Ssehub.body("t/1", "0 1 2 x").unwrap();
+        assert_eq!(kind, "application/json");
+        let json: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(json, serde_json::json!({"topic": "t/1", "data": "0 1 2 x"}));
+
+        let (kind, body) = PublishFormat::Raw.body("t/1", "0 1 2 x").unwrap();
+        assert_eq!((kind, body.as_slice()), ("text/plain", &b"0 1 2 x"[..]));
+
+        // A GRIP publish whose http-stream content is one SSE frame, which
+        // the load generator's parser reads back as the same data.
+        let (kind, body) = PublishFormat::Grip.body("t/1", "0 1 2 x").unwrap();
+        assert_eq!(kind, "application/json");
+        let json: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        let item = &json["items"][0];
+        assert_eq!(item["channel"], "t/1");
+        let content = item["formats"]["http-stream"]["content"].as_str().unwrap();
+        let mut parser = Parser::new();
+        parser.feed(content.as_bytes()).unwrap();
+        let events: Vec<_> = parser
+            .drain()
+            .filter_map(|item| match item {
+                Item::Event(event) => Some((event.event.to_string(), event.data.to_string())),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(events, [("message".to_string(), "0 1 2 x".to_string())]);
+    }
 }
