@@ -9,7 +9,8 @@
 //! granted: 403. `alg: none` is never accepted.
 //!
 //! The token's `sub` claim is the stream's user: a stream whose user is U
-//! may read `$user/U` without a grant for it. `{"ssehub": {"admin": true}}`
+//! may read `$user/U` without a grant for it. A read grant for `T` (or `T`
+//! being public) also allows reading `$presence/T`. `{"ssehub": {"admin": true}}`
 //! allows closing any stream (`DELETE /connections/{id}`).
 
 use std::fmt;
@@ -174,29 +175,29 @@ impl Auth {
     }
 
     fn check(&self, parts: &Parts, access: Access, topics: &[String]) -> Result<Granted, ApiError> {
-        if access == Access::Subscribe
-            && topics
-                .iter()
-                .all(|t| self.public.iter().any(|p| p.covers(t)))
-        {
+        let public = |topic: &str| self.public.iter().any(|p| p.covers(topic));
+        if access == Access::Subscribe && topics.iter().all(|t| read_as(t).any(public)) {
             // Public topics need no token; one that is valid still names
             // the user.
             let claims = token(parts).and_then(|token| self.decode(&token).ok());
             return Ok(claims.map(|c| c.granted()).unwrap_or_default());
         }
         let claims = self.claims(parts)?;
-        let grants = match access {
-            Access::Publish => &claims.ssehub.publish,
-            Access::Subscribe => &claims.ssehub.subscribe,
+        let granted = |grants: &[String], topic: &str| {
+            grants.iter().any(|g| TopicPattern::new(g).covers(topic))
         };
         for topic in topics {
-            let public = access == Access::Subscribe && self.public.iter().any(|p| p.covers(topic));
-            // A user's own topic is theirs to read.
-            let own = access == Access::Subscribe
-                && claims.sub.as_deref().is_some_and(|user| {
-                    topic.strip_prefix(ssehub::presence::USER_PREFIX) == Some(user)
-                });
-            if !public && !own && !grants.iter().any(|g| TopicPattern::new(g).covers(topic)) {
+            let allowed = match access {
+                Access::Publish => granted(&claims.ssehub.publish, topic),
+                Access::Subscribe => {
+                    // A user's own topic is theirs to read.
+                    let own = claims.sub.as_deref().is_some_and(|user| {
+                        topic.strip_prefix(ssehub::presence::USER_PREFIX) == Some(user)
+                    });
+                    own || read_as(topic).any(|t| public(t) || granted(&claims.ssehub.subscribe, t))
+                }
+            };
+            if !allowed {
                 let verb = match access {
                     Access::Publish => "publish to",
                     Access::Subscribe => "subscribe to",
@@ -239,6 +240,13 @@ impl Auth {
                 unauthorized("invalid_token", why)
             })
     }
+}
+
+/// The topics whose read grant (or publicity) lets a client read `topic`:
+/// itself, and for `$presence/T` also `T`: who comes and goes on a topic is
+/// for those who may read it.
+fn read_as(topic: &str) -> impl Iterator<Item = &str> {
+    std::iter::once(topic).chain(topic.strip_prefix(ssehub::presence::PRESENCE_PREFIX))
 }
 
 fn validation(alg: Algorithm) -> Validation {

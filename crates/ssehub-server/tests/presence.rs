@@ -31,11 +31,16 @@ fn user_token(user: &str, subscribe: &[&str], publish: &[&str]) -> String {
 }
 
 async fn secret_hub() -> Server {
+    let public = vec![ssehub::TopicPattern::new("lobby")];
     let config = Config {
-        auth: Some(Arc::new(Auth::new(Some(SECRET), None, Vec::new()).unwrap())),
+        auth: Some(Arc::new(Auth::new(Some(SECRET), None, public).unwrap())),
         ..Config::default()
     };
-    start(Hub::builder().keepalive(None).build(), config).await
+    let hub = Hub::builder()
+        .keepalive(None)
+        .presence_events(["room", "lobby"])
+        .build();
+    start(hub, config).await
 }
 
 /// `GET /events?{query}` with a bearer token: status, connection id header,
@@ -213,4 +218,34 @@ async fn without_a_key_presence_and_close_are_open() {
         "{metrics}"
     );
     assert!(metrics.contains("ssehub_presence_entries "), "{metrics}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn who_may_read_a_topic_may_read_its_joins_and_leaves() {
+    let s = secret_hub().await;
+    let reader = user_token("ann", &["room"], &[]);
+    let (status, _, mut watch) = open(&s, "topic=%24presence/room", &reader).await;
+    assert_eq!(status, 200, "a read grant for room reads $presence/room");
+    let (status, _, _) = open(&s, "topic=%24presence/other", &reader).await;
+    assert_eq!(status, 403, "no grant for other");
+    let stranger = user_token("eve", &["elsewhere"], &[]);
+    let (status, _, _) = open(&s, "topic=%24presence/room", &stranger).await;
+    assert_eq!(status, 403);
+    // A public topic's joins and leaves are public too.
+    let res = s
+        .http
+        .get(format!("{}/events?topic=%24presence/lobby", s.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+
+    let (_, id, _room) = open(&s, "topic=room", &reader).await;
+    let join = next_events(&mut watch, 1).await.remove(0);
+    assert_eq!(join.event, "join");
+    let data: Value = serde_json::from_str(&join.data).unwrap();
+    assert_eq!(
+        (&data["id"], &data["user"]),
+        (&json!(id.unwrap()), &json!("ann"))
+    );
 }
