@@ -227,6 +227,10 @@ struct Shared {
     /// When the newest event arrived, in ns since `base`.
     last_delivery_ns: AtomicU64,
     histograms: Vec<Mutex<Histogram<u64>>>,
+    /// For each published event (publisher `p`'s `seq`-th at `seq *
+    /// publishers + p`), the latest latency among the streams that got it,
+    /// in µs: when the last stream had it.
+    to_all_us: Vec<AtomicU64>,
 }
 
 impl Shared {
@@ -361,6 +365,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
         histograms: (0..HISTOGRAM_SHARDS)
             .map(|_| Mutex::new(histogram()))
             .collect(),
+        to_all_us: (0..args.events).map(|_| AtomicU64::new(0)).collect(),
     });
     let rss_before = sum_of(&args.server_pid, rss_kb);
 
@@ -512,6 +517,20 @@ async fn run(args: Args) -> anyhow::Result<()> {
         let shard = shard.lock().unwrap_or_else(|e| e.into_inner());
         latency.add(&*shard).context("merging histograms")?;
     }
+    let mut to_all = histogram();
+    for slowest in &shared.to_all_us {
+        let us = slowest.load(Ordering::Relaxed);
+        if us > 0 {
+            to_all.saturating_record(us);
+        }
+    }
+    let to_all_q = |quantile: f64| {
+        if to_all.is_empty() {
+            0
+        } else {
+            to_all.value_at_quantile(quantile)
+        }
+    };
     let delivered = shared.unique.load(Ordering::Acquire);
     let last_ns = shared.last_delivery_ns.load(Ordering::Acquire);
     let delivery_seconds = last_ns.saturating_sub(publish_start_ns) as f64 / 1e9;
@@ -547,6 +566,9 @@ async fn run(args: Args) -> anyhow::Result<()> {
         latency_p99_us: q(0.99),
         latency_p999_us: q(0.999),
         latency_max_us: latency.max(),
+        to_all_p50_us: to_all_q(0.5),
+        to_all_p99_us: to_all_q(0.99),
+        to_all_max_us: to_all.max(),
         server_cpu_seconds: match (cpu_before, cpu_after) {
             (Some(before), Some(after)) => Some(round(after - before, 2)),
             _ => None,
@@ -606,6 +628,11 @@ struct LoadReport {
     latency_p99_us: u64,
     latency_p999_us: u64,
     latency_max_us: u64,
+    /// Per event, the time until the last stream had it (the slowest of
+    /// its deliveries): quantiles over the events.
+    to_all_p50_us: u64,
+    to_all_p99_us: u64,
+    to_all_max_us: u64,
     server_cpu_seconds: Option<f64>,
 }
 
@@ -899,7 +926,12 @@ fn check(
             Seen::New { skipped } => {
                 unique += 1;
                 stats.skipped += skipped;
-                latencies.push(now.saturating_sub(t_ns) / 1000);
+                let us = now.saturating_sub(t_ns) / 1000;
+                latencies.push(us);
+                let slot = seq as usize * shared.publishers + publisher;
+                if let Some(slowest) = shared.to_all_us.get(slot) {
+                    slowest.fetch_max(us.max(1), Ordering::Relaxed);
+                }
             }
             Seen::Duplicate => stats.duplicates += 1,
             Seen::Foreign => stats.control += 1,
