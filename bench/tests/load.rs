@@ -57,6 +57,20 @@ fn assert_all_delivered(report: &Value, streams: u64, events: u64) {
     for key in ["gaps", "duplicates", "reconnects", "lost_streams"] {
         assert_eq!(report[key], 0, "{key}: {report}");
     }
+    // The time until the last stream had an event is its slowest delivery:
+    // the slowest of all is both, and the median event's slowest delivery
+    // comes no sooner than the median delivery.
+    assert_eq!(
+        report["to_all_max_us"], report["latency_max_us"],
+        "{report}"
+    );
+    let us = |key: &str| {
+        report[key]
+            .as_u64()
+            .unwrap_or_else(|| panic!("{key}: {report}"))
+    };
+    assert!(us("to_all_p50_us") >= us("latency_p50_us"), "{report}");
+    assert!(us("to_all_p50_us") > 0, "{report}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
