@@ -1,11 +1,33 @@
-# Shared by bench/run.sh, bench/tls.sh and bench/abuse.sh (sourced):
-# messages, sizes, the file limit, and one server at a time ($server_pid)
-# started and stopped.
+# Shared by bench/run.sh, bench/peers.sh, bench/tls.sh, bench/abuse.sh and
+# bench/scale.sh (sourced): messages, sizes, the file limit, and one server
+# at a time ($server_pid) started and stopped.
+
+# run.sh's scenarios (peers.sh runs the same): their defaults, each
+# overridable from the environment (see run.sh's usage).
+SCALE=${SCALE:-1}
+IDLE_SECONDS=${IDLE_SECONDS:-5}
+TP_PUBLISHERS=${TP_PUBLISHERS:-4}
+LAT1_RATE=${LAT1_RATE:-100}
+LAT2_RATE=${LAT2_RATE:-10}
+PAYLOAD_BYTES=${PAYLOAD_BYTES:-64}
+SERVER_CPU=${SERVER_CPU:-0}
+LOAD_CPU=${LOAD_CPU:-1}
 
 say() { printf '==> %s\n' "$*" >&2; }
 
 # scaled N: N * $SCALE, rounded, at least 1.
 scaled() { awk -v n="$1" -v s="$SCALE" 'BEGIN { v = int(n * s + 0.5); if (v < 1) v = 1; print v }'; }
+
+# scenario_sizes: run.sh's connection and event counts, each times $SCALE.
+scenario_sizes() {
+    IDLE_CONNS=$(scaled "${IDLE_CONNS:-10000}")
+    TP_CONNS=$(scaled "${TP_CONNS:-10000}")
+    TP_EVENTS=$(scaled "${TP_EVENTS:-1000}")
+    LAT1_CONNS=$(scaled "${LAT1_CONNS:-1000}")
+    LAT1_EVENTS=$(scaled "${LAT1_EVENTS:-2000}")
+    LAT2_CONNS=$(scaled "${LAT2_CONNS:-10000}")
+    LAT2_EVENTS=$(scaled "${LAT2_EVENTS:-200}")
+}
 
 # raise_nofile NEED: each process needs a descriptor per connection, plus
 # some; raises `ulimit -n` toward the hard limit and warns when short.

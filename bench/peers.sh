@@ -50,14 +50,6 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 results=${1:-bench/results/peers-latest.md}
-SCALE=${SCALE:-1}
-IDLE_SECONDS=${IDLE_SECONDS:-5}
-TP_PUBLISHERS=${TP_PUBLISHERS:-4}
-LAT1_RATE=${LAT1_RATE:-100}
-LAT2_RATE=${LAT2_RATE:-10}
-PAYLOAD_BYTES=${PAYLOAD_BYTES:-64}
-SERVER_CPU=${SERVER_CPU:-0}
-LOAD_CPU=${LOAD_CPU:-1}
 PORT_BASE=${PORT_BASE:-18500}
 PEERS=${PEERS:-"ssehub baseline nchan pushpin better-sse sse-starlette"}
 SSEHUB_SERVE_ARGS=${SSEHUB_SERVE_ARGS:-}
@@ -75,13 +67,7 @@ PUSHPIN_MESSAGE_HWM=${PUSHPIN_MESSAGE_HWM:-0}
 
 # shellcheck source=bench/lib.sh
 . bench/lib.sh
-IDLE_CONNS=$(scaled "${IDLE_CONNS:-10000}")
-TP_CONNS=$(scaled "${TP_CONNS:-10000}")
-TP_EVENTS=$(scaled "${TP_EVENTS:-1000}")
-LAT1_CONNS=$(scaled "${LAT1_CONNS:-1000}")
-LAT1_EVENTS=$(scaled "${LAT1_EVENTS:-2000}")
-LAT2_CONNS=$(scaled "${LAT2_CONNS:-10000}")
-LAT2_EVENTS=$(scaled "${LAT2_EVENTS:-200}")
+scenario_sizes
 
 max_conns=$(printf '%s\n' "$IDLE_CONNS" "$TP_CONNS" "$LAT1_CONNS" "$LAT2_CONNS" | sort -n | tail -1)
 raise_nofile $((max_conns + 256))

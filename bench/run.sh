@@ -21,27 +21,13 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 results=${1:-bench/results/latest.md}
-SCALE=${SCALE:-1}
-IDLE_SECONDS=${IDLE_SECONDS:-5}
-TP_PUBLISHERS=${TP_PUBLISHERS:-4}
-LAT1_RATE=${LAT1_RATE:-100}
-LAT2_RATE=${LAT2_RATE:-10}
-PAYLOAD_BYTES=${PAYLOAD_BYTES:-64}
-SERVER_CPU=${SERVER_CPU:-0}
-LOAD_CPU=${LOAD_CPU:-1}
 PORT_BASE=${PORT_BASE:-18300}
 SERVERS=${SERVERS:-"ssehub baseline"}
 SSEHUB_SERVE_ARGS=${SSEHUB_SERVE_ARGS:-}
 
 # shellcheck source=bench/lib.sh
 . bench/lib.sh
-IDLE_CONNS=$(scaled "${IDLE_CONNS:-10000}")
-TP_CONNS=$(scaled "${TP_CONNS:-10000}")
-TP_EVENTS=$(scaled "${TP_EVENTS:-1000}")
-LAT1_CONNS=$(scaled "${LAT1_CONNS:-1000}")
-LAT1_EVENTS=$(scaled "${LAT1_EVENTS:-2000}")
-LAT2_CONNS=$(scaled "${LAT2_CONNS:-10000}")
-LAT2_EVENTS=$(scaled "${LAT2_EVENTS:-200}")
+scenario_sizes
 
 
 # Each process needs a descriptor per connection, plus some.
