@@ -244,9 +244,6 @@ impl Shared {
         *self.health.lock().unwrap_or_else(|e| e.into_inner()) = (ok, state.into());
     }
 
-    /// Refuses a write before sending it while the reader knows Redis is
-    /// out: then it is surely not applied (503), where a write sent into a
-    /// lost connection could only be "outcome unknown" (504).
     fn unsent_leaves(&self) -> std::sync::MutexGuard<'_, Vec<Presence>> {
         self.unsent_leaves.lock().unwrap_or_else(|e| e.into_inner())
     }
@@ -277,6 +274,9 @@ impl Shared {
         tokio::spawn(run).await.map_err(BackendError::other)?
     }
 
+    /// Refuses a write before sending it while the reader knows Redis is
+    /// out: then it is surely not applied (503), where a write sent into a
+    /// lost connection could only be "outcome unknown" (504).
     fn check_writable(&self) -> Result<(), BackendError> {
         let health = self.health.lock().unwrap_or_else(|e| e.into_inner());
         if health.0 {

@@ -674,7 +674,7 @@ impl Hub {
 
         let mut preface = VecDeque::new();
         if options.connected {
-            let id = ConnectionId::new(&inner.presence.node, id);
+            let id = inner.presence.id(id);
             preface.push_back(control::connected_frame(id.as_str()));
         }
         let resume = match last_event_id {
@@ -859,17 +859,17 @@ impl Hub {
 
     /// The open subscriptions.
     pub fn connections(&self) -> Vec<ConnectionInfo> {
-        let mut list = Vec::new();
-        self.inner.registry.for_each(|sub| {
-            list.push(ConnectionInfo {
-                id: ConnectionId::new(&self.inner.presence.node, sub.id),
+        let mut subs = Vec::new();
+        self.inner.registry.for_each(|sub| subs.push(sub.clone()));
+        subs.sort_by_key(|sub| sub.id);
+        subs.iter()
+            .map(|sub| ConnectionInfo {
+                id: self.inner.presence.id(sub.id),
                 user: sub.user.as_deref().map(str::to_owned),
                 topics: sub.topics.iter().map(|t| t.to_string()).collect(),
                 meta: sub.meta.clone(),
             })
-        });
-        list.sort_by_key(|c| ConnectionId::parse(c.id.as_str()).map(|(_, n)| n));
-        list
+            .collect()
     }
 
     /// Shuts down: refuses new publishes and subscriptions, and ends every

@@ -175,10 +175,15 @@ pub(crate) struct Config {
 }
 
 impl Config {
+    /// The connection id of this node's subscriber `n`.
+    pub(crate) fn id(&self, n: u64) -> ConnectionId {
+        ConnectionId::new(&self.node, n)
+    }
+
     /// The stream `sub` as presence lists it.
     pub(crate) fn of_present(&self, sub: &Subscriber) -> Present {
         Present {
-            id: ConnectionId::new(&self.node, sub.id).to_string(),
+            id: self.id(sub.id).to_string(),
             user: sub.user.as_deref().map(str::to_owned),
             since: sub.since,
             node: self.node.clone(),

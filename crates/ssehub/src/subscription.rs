@@ -220,7 +220,7 @@ impl Subscription {
     /// The connection id, as in [`Hub::connections`](crate::Hub::connections):
     /// what `$conn/ID` and [`Hub::close`](crate::Hub::close) take.
     pub fn id(&self) -> ConnectionId {
-        ConnectionId::new(&self.hub.presence.node, self.sub.id)
+        self.hub.presence.id(self.sub.id)
     }
 
     /// Whether it was ended by [`Hub::close`](crate::Hub::close).
