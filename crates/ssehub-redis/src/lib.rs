@@ -83,9 +83,10 @@
 //!   for that: the first heartbeat after a restart reaps what the last hubs
 //!   left. A hub that was only cut off (a partition, a stalled Redis) hears
 //!   so at its next heartbeat and its streams join again, each with a new
-//!   join event. A stream's leave that fails (Redis out) is sent again
-//!   before each heartbeat until it is stored; join and leave are
-//!   idempotent, so a retried one publishes no event twice. Reaping a node
+//!   join event. A join, a leave or a heartbeat that fails (Redis out) is
+//!   made good by the hub at its next heartbeats (leaves sent again, every
+//!   stream joined again); join and leave are idempotent, so a retried one
+//!   publishes no event twice. Reaping a node
 //!   is one script whose work grows with its number of streams and their
 //!   topics (Redis runs nothing else meanwhile).
 //! - The heartbeat script names the keys of dead nodes itself (it cannot
@@ -95,7 +96,7 @@
 //!   (`appendonly yes` keeps everything acknowledged).
 #![deny(missing_docs)]
 
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -192,8 +193,6 @@ impl RedisBackendBuilder {
                 block: self.block,
                 health: Mutex::new((true, "ok".into())),
                 expiry_ms: AtomicU64::new(DEFAULT_EXPIRY_MS),
-                rejoin: AtomicBool::new(false),
-                unsent_leaves: Mutex::new(Vec::new()),
             }),
             start: Mutex::new(Some(start)),
             reader: Mutex::new(None),
@@ -222,56 +221,15 @@ struct Shared {
     /// The expiry of this node's last heartbeat (ms), for the deadline a
     /// join sets when the node has none yet.
     expiry_ms: AtomicU64,
-    /// A heartbeat whose caller stopped waiting found this node reaped: the
-    /// next one says so.
-    rejoin: AtomicBool,
-    /// Leaves that failed (Redis out): sent again before the next
-    /// heartbeat, so that a stream is not listed for the rest of the hub's
-    /// life. (A leave is idempotent: it publishes only if the stream was
-    /// listed.)
-    unsent_leaves: Mutex<Vec<Presence>>,
 }
 
 /// A join's deadline for a node that has sent no heartbeat yet: three of
 /// the hub's default 2 s periods.
 const DEFAULT_EXPIRY_MS: u64 = 6_000;
 
-/// The most failed leaves kept for sending again.
-const MAX_UNSENT_LEAVES: usize = 100_000;
-
 impl Shared {
     fn set_health(&self, ok: bool, state: impl Into<String>) {
         *self.health.lock().unwrap_or_else(|e| e.into_inner()) = (ok, state.into());
-    }
-
-    fn unsent_leaves(&self) -> std::sync::MutexGuard<'_, Vec<Presence>> {
-        self.unsent_leaves.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
-    /// Sends a leave; if it fails (or its caller stops waiting and it
-    /// fails later), keeps it to send again before the next heartbeat.
-    async fn leave(self: Arc<Self>, presence: Presence) -> Result<(), BackendError> {
-        let run = {
-            let shared = self.clone();
-            async move {
-                let mut conn = shared.conn.clone();
-                let sent = match shared.check_writable() {
-                    Ok(()) => {
-                        presence::leave(&mut conn, &shared.keys, shared.max_len, &presence).await
-                    }
-                    Err(e) => Err(e),
-                };
-                if sent.is_err() {
-                    let mut unsent = shared.unsent_leaves();
-                    if unsent.len() < MAX_UNSENT_LEAVES {
-                        unsent.push(presence);
-                    }
-                }
-                sent
-            }
-        };
-        // A task, so that it runs to the end even if the caller gives up.
-        tokio::spawn(run).await.map_err(BackendError::other)?
     }
 
     /// Refuses a write before sending it while the reader knows Redis is
@@ -467,7 +425,11 @@ impl Backend for RedisBackend {
     }
 
     fn leave<'a>(&'a self, presence: &'a Presence) -> BoxFuture<'a, Result<(), BackendError>> {
-        Box::pin(self.shared.clone().leave(presence.clone()))
+        Box::pin(async move {
+            self.shared.check_writable()?;
+            let mut conn = self.conn();
+            presence::leave(&mut conn, &self.shared.keys, self.shared.max_len, presence).await
+        })
     }
 
     fn presence<'a>(
@@ -500,28 +462,13 @@ impl Backend for RedisBackend {
             shared.check_writable()?;
             let ms = u64::try_from(expiry.as_millis()).unwrap_or(u64::MAX);
             shared.expiry_ms.store(ms, Ordering::Relaxed);
-            let unsent = std::mem::take(&mut *shared.unsent_leaves());
-            for presence in unsent {
-                // In the background (each kept again if it fails again).
-                tokio::spawn(shared.clone().leave(presence));
-            }
-            let run = {
-                let shared = shared.clone();
-                let node = node.to_owned();
-                async move {
-                    let mut conn = shared.conn.clone();
-                    let keys = &shared.keys;
-                    if presence::heartbeat(&mut conn, keys, shared.max_len, &node, expiry).await? {
-                        shared.rejoin.store(true, Ordering::Release);
-                    }
-                    Ok::<_, BackendError>(())
-                }
-            };
-            // A task, so that a "rejoin" is not lost when the caller stops
-            // waiting (a Redis that stalls answers late): the flag keeps it
-            // for the next heartbeat.
-            tokio::spawn(run).await.map_err(BackendError::other)??;
-            Ok(if shared.rejoin.swap(false, Ordering::AcqRel) {
+            let mut conn = self.conn();
+            let reaped =
+                presence::heartbeat(&mut conn, &shared.keys, shared.max_len, node, expiry).await?;
+            // An answer lost on the way (a stalled Redis answers late) is
+            // the hub's to make good: it makes every stream join again
+            // after a heartbeat that failed.
+            Ok(if reaped {
                 Heartbeat::Rejoin
             } else {
                 Heartbeat::Alive

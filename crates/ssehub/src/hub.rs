@@ -77,9 +77,11 @@ pub(crate) struct HubInner {
     pub(crate) retry_line: Option<Bytes>,
     keepalive_started: AtomicBool,
     heartbeat_started: AtomicBool,
-    /// A join failed (the backend was out): at the next heartbeat that
-    /// reaches it, every stream joins again.
-    pub(crate) joins_lost: AtomicBool,
+    /// A join or a heartbeat failed (the backend was out): at the next
+    /// heartbeat that reaches it, every stream joins again.
+    pub(crate) rejoin_pending: AtomicBool,
+    /// Leaves that could not be sent, for the heartbeats to send again.
+    pub(crate) lost_leaves: Mutex<Vec<presence::Presence>>,
     pub(crate) closed: AtomicBool,
     published: AtomicU64,
     resumes: AtomicU64,
@@ -260,7 +262,8 @@ impl HubBuilder {
                 retry_line,
                 keepalive_started: AtomicBool::new(false),
                 heartbeat_started: AtomicBool::new(false),
-                joins_lost: AtomicBool::new(false),
+                rejoin_pending: AtomicBool::new(false),
+                lost_leaves: Mutex::new(Vec::new()),
                 closed: AtomicBool::new(false),
                 published: AtomicU64::new(0),
                 resumes: AtomicU64::new(0),
@@ -753,7 +756,7 @@ impl Hub {
         let presence = inner.presence.of(sub);
         if let Err(e) = self.bounded(inner.backend.join(&presence)).await {
             tracing::warn!(id = %presence.present.id, error = %e, "could not record a stream's join; it joins again at the next heartbeat");
-            inner.joins_lost.store(true, Ordering::Release);
+            inner.rejoin_pending.store(true, Ordering::Release);
         }
     }
 

@@ -240,21 +240,47 @@ pub(crate) fn leave(hub: &Arc<HubInner>, sub: &Subscriber) {
     let presence = hub.presence.of(sub);
     let hub = hub.clone();
     runtime.spawn(async move {
-        let limit = hub.config.write_timeout;
-        match tokio::time::timeout(limit, hub.backend.leave(&presence)).await {
-            Ok(Ok(())) => {}
-            Ok(Err(e)) => tracing::warn!(id = %presence.present.id, error = %e, "could not record a stream's leave"),
-            Err(_) => tracing::warn!(id = %presence.present.id, "a stream's leave got no answer in time"),
+        if let Err(why) = send_leave(&hub, &presence).await {
+            tracing::warn!(id = %presence.present.id, error = %why, "could not record a stream's leave; it is sent again at the next heartbeat");
+            keep_lost_leave(&hub, presence);
         }
     });
 }
 
+/// The most leaves kept to send again (the backend out for long under
+/// heavy churn).
+const MAX_LOST_LEAVES: usize = 100_000;
+
+/// Sends a leave, waiting at most the write timeout.
+async fn send_leave(hub: &HubInner, presence: &Presence) -> Result<(), String> {
+    let limit = hub.config.write_timeout;
+    match tokio::time::timeout(limit, hub.backend.leave(presence)).await {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(e)) => Err(e.to_string()),
+        Err(_) => Err(format!("no answer within {} ms", limit.as_millis())),
+    }
+}
+
+/// Keeps a leave that could not be sent, for the heartbeats to send again
+/// (one that was applied after all publishes nothing the second time: a
+/// backend that keeps presence announces a leave only of a listed stream).
+fn keep_lost_leave(hub: &HubInner, presence: Presence) {
+    let mut lost = hub.lost_leaves.lock().unwrap_or_else(|e| e.into_inner());
+    if lost.len() < MAX_LOST_LEAVES {
+        lost.push(presence);
+    }
+}
+
 /// One heartbeat per period while the hub lives: the backend keeps this
-/// node alive and publishes dead nodes' leaves. When it says this node was
-/// taken for dead (a long partition), or a stream's join failed since the
-/// last heartbeat (the backend was out), every local stream joins again (a
-/// stream listed already is not announced twice by a backend that keeps
-/// presence).
+/// node alive and publishes dead nodes' leaves. Presence is made good here,
+/// in one place, whatever went wrong since the last heartbeat:
+/// - leaves that could not be sent are sent again first;
+/// - when the backend says this node was taken for dead (a long
+///   partition), or a join or a heartbeat failed or went unanswered (the
+///   backend was out: its answer, "join again" included, may be lost),
+///   every local stream joins again at the next heartbeat that succeeds (a
+///   stream listed already is not announced twice by a backend that keeps
+///   presence).
 pub(crate) async fn heartbeats(hub: Weak<HubInner>, every: Duration) {
     let mut ticks = tokio::time::interval(every);
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -264,11 +290,17 @@ pub(crate) async fn heartbeats(hub: Weak<HubInner>, every: Duration) {
         if hub.closed.load(Ordering::Acquire) {
             break;
         }
+        let lost = std::mem::take(&mut *hub.lost_leaves.lock().unwrap_or_else(|e| e.into_inner()));
+        for presence in lost {
+            if send_leave(&hub, &presence).await.is_err() {
+                keep_lost_leave(&hub, presence);
+            }
+        }
         let beat = hub.backend.heartbeat(&hub.presence.node, every * 3);
         match tokio::time::timeout(every, beat).await {
-            Ok(Ok(Heartbeat::Alive)) if !hub.joins_lost.load(Ordering::Acquire) => {}
+            Ok(Ok(Heartbeat::Alive)) if !hub.rejoin_pending.load(Ordering::Acquire) => {}
             Ok(Ok(beat)) => {
-                hub.joins_lost.store(false, Ordering::Release);
+                hub.rejoin_pending.store(false, Ordering::Release);
                 if beat == Heartbeat::Rejoin {
                     tracing::warn!(node = %hub.presence.node, "this node was taken for dead; its streams join again");
                 }
@@ -282,11 +314,17 @@ pub(crate) async fn heartbeats(hub: Weak<HubInner>, every: Duration) {
                 }
                 if failed > 0 {
                     tracing::warn!(failed, of = all.len(), "some streams could not join again");
-                    hub.joins_lost.store(true, Ordering::Release);
+                    hub.rejoin_pending.store(true, Ordering::Release);
                 }
             }
-            Ok(Err(e)) => tracing::debug!(error = %e, "presence heartbeat failed"),
-            Err(_) => tracing::debug!("presence heartbeat got no answer in time"),
+            Ok(Err(e)) => {
+                tracing::debug!(error = %e, "presence heartbeat failed");
+                hub.rejoin_pending.store(true, Ordering::Release);
+            }
+            Err(_) => {
+                tracing::debug!("presence heartbeat got no answer in time");
+                hub.rejoin_pending.store(true, Ordering::Release);
+            }
         }
     }
 }
