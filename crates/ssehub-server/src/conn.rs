@@ -292,8 +292,7 @@ async fn pump<S: Io>(
                 }
                 if !more {
                     let _ = stream.write_all(b"0\r\n\r\n").await;
-                    let why = if sub.closed() { Ended::Closed } else { Ended::ByHub };
-                    return (why, bytes);
+                    return (Ended::by_hub(sub), bytes);
                 }
             }
             // A client sends nothing more; a read ends when it goes away.

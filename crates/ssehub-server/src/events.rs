@@ -92,12 +92,7 @@ impl Stream for Expiring {
                 Poll::Ready(Some(Ok(frame)))
             }
             None => {
-                let by_hub = if self.subscription.closed() {
-                    Ended::Closed
-                } else {
-                    Ended::ByHub
-                };
-                self.ended = Some(self.cut_off_or(by_hub));
+                self.ended = Some(self.cut_off_or(Ended::by_hub(&self.subscription)));
                 Poll::Ready(None)
             }
         }
@@ -155,17 +150,16 @@ pub(crate) async fn open(
             .get(LAST_EVENT_ID_HEADER)
             .map(|v| v.as_bytes()),
     )?;
-    let topics = request.topics;
     // Before the token is checked: the same answer as the hub's own limit.
-    if topics.len() > state.config.max_topics {
+    if request.topics.len() > state.config.max_topics {
         return Err(EventsError::TooManyTopics {
-            count: topics.len(),
+            count: request.topics.len(),
             max: state.config.max_topics,
         }
         .into());
     }
     let granted = match &state.config.auth {
-        Some(auth) => auth.authorize(parts, Access::Subscribe, &topics)?,
+        Some(auth) => auth.authorize(parts, Access::Subscribe, &request.topics)?,
         None => Granted::default(),
     };
     let ip = client::ip(parts, &state.config.trusted_proxies);
@@ -174,9 +168,7 @@ pub(crate) async fn open(
         Some(ip) => state.per_ip.enter(ip)?,
         None => None,
     };
-    let mut options = SubscribeOptions::new(topics)
-        .last_event_id(request.last_event_id)
-        .connected_event(request.connected);
+    let mut options = SubscribeOptions::from(request);
     if let Some(user) = granted.user {
         options = options.user(user);
     }

@@ -36,6 +36,15 @@ pub(crate) enum Ended {
 }
 
 impl Ended {
+    /// How a stream the hub ended ended: by a close command, or otherwise.
+    pub(crate) fn by_hub(sub: &ssehub::Subscription) -> Ended {
+        if sub.closed() {
+            Ended::Closed
+        } else {
+            Ended::ByHub
+        }
+    }
+
     fn as_str(self) -> &'static str {
         match self {
             Ended::ClientGone => "client closed",

@@ -100,9 +100,7 @@ pub async fn events(
 ) -> Result<Subscription, Refused> {
     let request = events::EventsRequest::parse(Some(req.query_string()), None)?;
     let LastEventId(last) = LastEventId::from_request(&req);
-    let options = crate::SubscribeOptions::new(request.topics)
-        .last_event_id(last)
-        .connected_event(request.connected);
+    let options = crate::SubscribeOptions::from(request).last_event_id(last);
     Ok(hub.subscribe_with(options).await?)
 }
 

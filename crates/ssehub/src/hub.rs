@@ -362,6 +362,18 @@ impl SubscribeOptions {
     }
 }
 
+/// What a `GET /events` request asks for, by the
+/// [`/events` rules](ssehub_core::protocol::events): its topics, the id to
+/// resume after, and whether it wants an `ssehub-connected` event first.
+/// Every route that serves `/events` subscribes with this.
+impl From<ssehub_core::protocol::events::EventsRequest> for SubscribeOptions {
+    fn from(request: ssehub_core::protocol::events::EventsRequest) -> SubscribeOptions {
+        SubscribeOptions::new(request.topics)
+            .last_event_id(request.last_event_id)
+            .connected_event(request.connected)
+    }
+}
+
 /// Counts and totals of a hub.
 #[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
 #[non_exhaustive]

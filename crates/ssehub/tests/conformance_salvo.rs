@@ -26,9 +26,7 @@ impl Events {
             Ok(request) => request,
             Err(e) => return res.render(StatusError::bad_request().brief(e.to_string())),
         };
-        let options = SubscribeOptions::new(request.topics)
-            .last_event_id(last.0)
-            .connected_event(request.connected);
+        let options = SubscribeOptions::from(request).last_event_id(last.0);
         match self.hub.subscribe_with(options).await {
             Ok(subscription) => res.render(subscription),
             Err(e) => res.render(StatusError::bad_request().brief(e.to_string())),

@@ -142,9 +142,7 @@ pub async fn events(
 ) -> Result<Subscription, Refused> {
     let request =
         events::EventsRequest::parse(uri.query(), None).map_err(|e| Refused(e.refusal()))?;
-    let options = crate::SubscribeOptions::new(request.topics)
-        .last_event_id(last)
-        .connected_event(request.connected);
+    let options = crate::SubscribeOptions::from(request).last_event_id(last);
     Ok(hub.subscribe_with(options).await?)
 }
 
