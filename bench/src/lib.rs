@@ -15,3 +15,33 @@
 pub mod http;
 pub mod https;
 pub mod payload;
+
+use std::future::Future;
+use std::process::ExitCode;
+
+/// A load tool's `main`: `run` on a multi-thread runtime with `threads`
+/// workers (0: one per CPU it may run on); an error is printed as
+/// `{name}: {error}` and exits 1.
+pub fn main_of(
+    name: &str,
+    threads: usize,
+    run: impl Future<Output = anyhow::Result<()>>,
+) -> ExitCode {
+    use anyhow::Context as _;
+    let mut runtime = tokio::runtime::Builder::new_multi_thread();
+    if threads > 0 {
+        runtime.worker_threads(threads);
+    }
+    let result = runtime
+        .enable_all()
+        .build()
+        .context("starting the runtime")
+        .and_then(|rt| rt.block_on(run));
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("{name}: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -104,22 +104,8 @@ struct Args {
 
 fn main() -> ExitCode {
     let args = Args::parse();
-    let mut runtime = tokio::runtime::Builder::new_multi_thread();
-    if args.threads > 0 {
-        runtime.worker_threads(args.threads);
-    }
-    let result = runtime
-        .enable_all()
-        .build()
-        .context("starting the runtime")
-        .and_then(|rt| rt.block_on(run(args)));
-    match result {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("ssehub-abuse: {e:#}");
-            ExitCode::FAILURE
-        }
-    }
+    let threads = args.threads;
+    ssehub_bench::main_of("ssehub-abuse", threads, run(args))
 }
 
 /// What every worker counts.

@@ -174,22 +174,8 @@ impl PublishFormat {
 
 fn main() -> ExitCode {
     let args = Args::parse();
-    let mut runtime = tokio::runtime::Builder::new_multi_thread();
-    if args.threads > 0 {
-        runtime.worker_threads(args.threads);
-    }
-    let result = runtime
-        .enable_all()
-        .build()
-        .context("starting the runtime")
-        .and_then(|rt| rt.block_on(run(args)));
-    match result {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("ssehub-load: {e:#}");
-            ExitCode::FAILURE
-        }
-    }
+    let threads = args.threads;
+    ssehub_bench::main_of("ssehub-load", threads, run(args))
 }
 
 /// Latency histograms are sharded so that receivers on different threads
