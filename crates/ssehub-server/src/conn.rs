@@ -6,14 +6,16 @@
 //! Why not hyper for the streams too: an idle hyper connection keeps its 8 KiB
 //! read buffer and 8 KiB write buffer for as long as the stream is open, so
 //! 10,000 idle subscribers would cost about 19 KiB each. Written directly, an
-//! idle stream holds only its socket, its subscription and a small task; and
-//! the frames queued for it go out in one vectored write per wake-up.
+//! idle plain-HTTP stream is parked ([`crate::park`]): it holds its socket
+//! and subscription and no task; the frames queued for it go out in one
+//! vectored write per wake-up. A TLS stream is written by a task of its own.
 
 use std::io::{self, IoSlice};
 use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
+use std::task::Poll;
 
 use axum::extract::ConnectInfo;
 use axum::http::{Method, Request, StatusCode};
@@ -23,7 +25,6 @@ use bytes::{Bytes, BytesMut};
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use ssehub::axum::Connection;
-use ssehub::Subscription;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::{watch, Notify};
@@ -37,10 +38,33 @@ use crate::head::{self, Head, MAX_HEAD, MAX_HEADERS};
 use crate::http2;
 use crate::log::{self, Ended};
 use crate::metrics::ServerCounters;
+use crate::park::Park;
 use crate::AppState;
 
 /// Most frames written in one vectored write.
-const BATCH: usize = 64;
+pub(crate) const BATCH: usize = 64;
+
+/// The last chunk of a chunked body: the stream ends cleanly.
+pub(crate) const END_CHUNK: &[u8] = b"0\r\n\r\n";
+
+/// What a stream holds besides its socket, whoever writes it.
+#[derive(Debug)]
+pub(crate) struct Stream {
+    pub(crate) opened: events::Opened,
+    /// Bytes written so far.
+    pub(crate) bytes: u64,
+    /// Counts it open until it ends.
+    pub(crate) _guard: Guard,
+}
+
+impl Stream {
+    /// Logs its end; dropping it frees its subscription, slot and guard.
+    pub(crate) fn end(self, why: Ended) {
+        self.opened
+            .log
+            .closed(&self.opened.subscription, self.bytes, why);
+    }
+}
 
 /// Serves one accepted connection: over TLS when configured (HTTP/2 when the
 /// client offers it), else plain HTTP/1.1.
@@ -56,10 +80,36 @@ pub(crate) async fn serve(
     app: Router,
     stop: watch::Receiver<bool>,
     guard: Guard,
+    park: Park,
 ) {
     let Some(tls) = state.config.tls.clone() else {
-        return serve_http1(stream, addr, state, app, stop, guard).await;
+        if let Some((mut stream, opened, head)) = request(stream, addr, state, app, stop).await {
+            // The head goes out at once; then the stream waits parked.
+            let stream_state = Stream {
+                opened,
+                bytes: 0,
+                _guard: guard,
+            };
+            match stream.write_all(&head).await {
+                Ok(()) => park.adopt(stream, stream_state),
+                Err(_) => stream_state.end(Ended::WriteFailed),
+            }
+        }
+        return;
     };
+    Box::pin(serve_tls(tls, stream, addr, state, app, stop, guard)).await;
+}
+
+/// Serves a TLS connection: HTTP/2 if the client offers it, else HTTP/1.1.
+async fn serve_tls(
+    tls: crate::Tls,
+    stream: TcpStream,
+    addr: SocketAddr,
+    state: AppState,
+    app: Router,
+    stop: watch::Receiver<bool>,
+    guard: Guard,
+) {
     match handshake(&tls, stream, state.config.head_timeout).await {
         Some((stream, true)) => http2::serve(stream, addr, app, stop).await,
         Some((stream, false)) => serve_http1(stream, addr, state, app, stop, guard).await,
@@ -114,8 +164,8 @@ pub(crate) async fn refuse(stream: TcpStream, addr: SocketAddr, state: AppState,
     }
 }
 
-/// Serves an HTTP/1.1 connection: its first request, if it is a
-/// `GET /events`, by [`pump`]; else by hyper.
+/// Serves an HTTP/1.1 connection over TLS: its first request, if it is a
+/// `GET /events`, by [`pump`] in a task of its own; else by hyper.
 async fn serve_http1<S: Io>(
     stream: S,
     addr: SocketAddr,
@@ -131,36 +181,74 @@ async fn serve_http1<S: Io>(
 }
 
 /// A stream's own task: the response head, then [`pump`] until the stream
-/// ends. All it holds while idle is what an idle subscriber costs.
+/// ends. All it holds while idle is what an idle TLS subscriber costs.
 async fn write_stream<S: Io>(
-    mut stream: S,
+    mut socket: S,
     opened: events::Opened,
     head: Bytes,
     counters: Arc<ServerCounters>,
     guard: Guard,
 ) {
-    let events::Opened {
-        mut subscription,
-        expires,
-        slot,
-        log,
-    } = opened;
+    let mut stream = Stream {
+        opened,
+        bytes: 0,
+        _guard: guard,
+    };
     // Subscribed before the head goes out: every later publish reaches it.
     // The head goes out at once, then the body's opening comment line (a
     // first byte for proxies that wait for one); the retry hint comes in the
     // first event's block (see `ssehub::Subscription`).
-    let written = stream.write_all(&head).await;
+    let written = socket.write_all(&head).await;
     drop(head);
     let why = match written {
         // Boxed, so that streams without a deadline carry no timer.
         Ok(()) => {
-            let expiry = expires.map(|at| Box::pin(tokio::time::sleep_until(at)));
-            pump(&mut stream, &mut subscription, expiry, &counters).await
+            let expiry = stream
+                .opened
+                .expires
+                .map(|at| Box::pin(tokio::time::sleep_until(at)));
+            pump(&mut socket, &mut stream, expiry, &counters).await
         }
-        Err(_) => (Ended::WriteFailed, 0),
+        Err(_) => Ended::WriteFailed,
     };
-    log.closed(&subscription, why.1, why.0);
-    drop((guard, slot));
+    stream.end(why);
+}
+
+/// A parked stream whose client's socket took only part of a write: writes
+/// `rest`, then what is queued, as the client reads it; parks the stream
+/// again once its queue is empty.
+pub(crate) async fn write_busy(mut socket: TcpStream, mut stream: Stream, rest: Bytes, park: Park) {
+    let counters = park.counters().clone();
+    if let Err(why) = write_or_lag(&mut socket, &mut stream, &[rest], &counters).await {
+        return stream.end(why);
+    }
+    loop {
+        if stream
+            .opened
+            .expires
+            .is_some_and(|at| at <= tokio::time::Instant::now())
+        {
+            let _ = socket.write_all(END_CHUNK).await;
+            return stream.end(Ended::TokenExpired);
+        }
+        let mut batch = Vec::new();
+        let sub = &mut stream.opened.subscription;
+        let polled =
+            std::future::poll_fn(|cx| Poll::Ready(sub.poll_batch(cx, &mut batch, BATCH))).await;
+        match polled {
+            Poll::Pending => return park.adopt(socket, stream),
+            Poll::Ready(_) if sub.lagged() => return stream.end(Ended::Lagged),
+            Poll::Ready(false) => {
+                let why = Ended::by_hub(sub);
+                let _ = socket.write_all(END_CHUNK).await;
+                return stream.end(why);
+            }
+            Poll::Ready(true) => {}
+        }
+        if let Err(why) = write_or_lag(&mut socket, &mut stream, &batch, &counters).await {
+            return stream.end(why);
+        }
+    }
 }
 
 /// A connection's byte stream: TCP, or TLS over TCP.
@@ -221,7 +309,18 @@ async fn request<S: Io>(
                 return None;
             }
             Head::Other => {
-                serve_http(stream, buf.freeze(), addr, app, stop, head_timeout).await;
+                // Boxed: a connection's first task stays small for streams
+                // (what it allocates while streams open at once is kept by
+                // the allocator for later ones).
+                Box::pin(serve_http(
+                    stream,
+                    buf.freeze(),
+                    addr,
+                    app,
+                    stop,
+                    head_timeout,
+                ))
+                .await;
                 return None;
             }
         }
@@ -264,17 +363,17 @@ x-accel-buffering: no\r\n\
 transfer-encoding: chunked\r\n\r\n";
 
 /// Writes a subscription to the socket until either ends, or its token
-/// expires; says why it ended and how many bytes it wrote.
+/// expires; says why it ended.
 async fn pump<S: Io>(
-    stream: &mut S,
-    sub: &mut Subscription,
+    socket: &mut S,
+    stream: &mut Stream,
     mut expiry: Option<Pin<Box<tokio::time::Sleep>>>,
     counters: &ServerCounters,
-) -> (Ended, u64) {
-    let mut bytes = 0u64;
+) -> Ended {
     let mut probe = [0u8; 8];
     loop {
         let mut batch = Vec::new();
+        let sub = &mut stream.opened.subscription;
         tokio::select! {
             biased;
             _ = async {
@@ -283,47 +382,74 @@ async fn pump<S: Io>(
                     None => std::future::pending().await,
                 }
             } => {
-                let _ = stream.write_all(b"0\r\n\r\n").await;
-                return (Ended::TokenExpired, bytes);
+                let _ = socket.write_all(END_CHUNK).await;
+                return Ended::TokenExpired;
             }
             more = sub.next_batch(&mut batch, BATCH) => {
                 if sub.lagged() {
-                    return (Ended::Lagged, bytes);
+                    return Ended::Lagged;
                 }
                 if !more {
-                    let _ = stream.write_all(b"0\r\n\r\n").await;
-                    return (Ended::by_hub(sub), bytes);
+                    let _ = socket.write_all(END_CHUNK).await;
+                    return Ended::by_hub(sub);
                 }
             }
             // A client sends nothing more; a read ends when it goes away.
-            read = stream.read(&mut probe) => match read {
-                Ok(0) | Err(_) => return (Ended::ClientGone, bytes),
+            read = socket.read(&mut probe) => match read {
+                Ok(0) | Err(_) => return Ended::ClientGone,
                 Ok(_) => continue,
             },
         }
-        // A client that stops reading leaves the write pending: the hub's
-        // lag policy ends the wait.
-        tokio::select! {
-            biased;
-            _ = sub.until_lagged() => return (Ended::Lagged, bytes),
-            written = write_chunk(stream, &batch) => match written {
-                Ok(n) => {
-                    bytes += n as u64;
-                    counters.bytes_sent.fetch_add(n as u64, Ordering::Relaxed);
-                }
-                Err(_) => return (Ended::WriteFailed, bytes),
-            },
+        if let Err(why) = write_or_lag(socket, stream, &batch, counters).await {
+            return why;
         }
     }
+}
+
+/// Writes `frames` as one chunk. A client that stops reading leaves the
+/// write pending: the hub's lag policy ends the wait.
+async fn write_or_lag<S: Io>(
+    socket: &mut S,
+    stream: &mut Stream,
+    frames: &[Bytes],
+    counters: &ServerCounters,
+) -> Result<(), Ended> {
+    let sub = &stream.opened.subscription;
+    tokio::select! {
+        biased;
+        _ = sub.until_lagged() => Err(Ended::Lagged),
+        written = write_chunk(socket, frames) => match written {
+            Ok(n) => {
+                stream.bytes += n as u64;
+                counters.bytes_sent.fetch_add(n as u64, Ordering::Relaxed);
+                Ok(())
+            }
+            Err(_) => Err(Ended::WriteFailed),
+        },
+    }
+}
+
+/// An HTTP chunk's size line for `len` bytes: the buffer and how much of it
+/// is used.
+pub(crate) fn chunk_head(len: usize) -> ([u8; 18], usize) {
+    let mut head = [0u8; 18];
+    let digits = (usize::BITS as usize / 4 - len.leading_zeros() as usize / 4).max(1);
+    for (i, byte) in head[..digits].iter_mut().enumerate() {
+        let shift = 4 * (digits - 1 - i);
+        *byte = b"0123456789abcdef"[(len >> shift) & 0xf];
+    }
+    head[digits..digits + 2].copy_from_slice(b"\r\n");
+    (head, digits + 2)
 }
 
 /// Writes frames as one HTTP chunk, in as few system calls as the kernel
 /// allows; returns the bytes written.
 async fn write_chunk<S: Io>(stream: &mut S, frames: &[Bytes]) -> io::Result<usize> {
     let len: usize = frames.iter().map(Bytes::len).sum();
-    let head = format!("{len:x}\r\n");
+    let (head, head_len) = chunk_head(len);
+    let head = &head[..head_len];
     let mut slices = Vec::with_capacity(frames.len() + 2);
-    slices.push(IoSlice::new(head.as_bytes()));
+    slices.push(IoSlice::new(head));
     slices.extend(frames.iter().map(|f| IoSlice::new(f)));
     slices.push(IoSlice::new(b"\r\n"));
     let mut rest = &mut slices[..];
@@ -442,6 +568,14 @@ impl Drop for Guard {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a_chunk_head_is_the_length_in_hex() {
+        for len in [0, 1, 9, 10, 15, 16, 255, 256, 4095, 65_536, usize::MAX] {
+            let (head, n) = super::chunk_head(len);
+            assert_eq!(&head[..n], format!("{len:x}\r\n").as_bytes());
+        }
+    }
+
     /// An idle stream's task holds `write_stream`'s future: keep it small
     /// (it is most of what an idle subscriber costs; see
     /// docs/benchmarks.md). Measured in this (debug) build: 808 bytes with
@@ -470,6 +604,6 @@ mod tests {
             tracker.enter(),
         );
         let size = std::mem::size_of_val(&task);
-        assert!(size <= 832, "a stream's task future is {size} bytes");
+        assert!(size <= 912, "a stream's task future is {size} bytes");
     }
 }

@@ -123,6 +123,7 @@ impl Drop for Expiring {
 pub(crate) type OnLag = Box<dyn Fn() + Send + Sync>;
 
 /// An open stream and what must live and end with it.
+#[derive(Debug)]
 pub(crate) struct Opened {
     pub(crate) subscription: Subscription,
     /// When the token expires: the stream must end then.

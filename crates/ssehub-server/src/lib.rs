@@ -42,6 +42,7 @@ mod limits;
 mod log;
 mod metrics;
 mod page;
+mod park;
 mod presence;
 mod publish;
 mod signals;
@@ -245,6 +246,8 @@ pub async fn run(
     let app = app(state.clone());
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let tracker = std::sync::Arc::new(conn::Tracker::default());
+    // Idle plain-HTTP streams wait here, without a task each.
+    let (park, _stopper) = park::Park::start(state.counters.clone())?;
     // Connections being refused hold a descriptor too: at most half the
     // reserve at once, beyond that they are closed unanswered.
     let refusing = std::sync::Arc::new(conn::Tracker::default());
@@ -279,7 +282,7 @@ pub async fn run(
                     }
                     let guard = tracker.enter();
                     let (state, app, stop) = (state.clone(), app.clone(), stop_rx.clone());
-                    tokio::spawn(conn::serve(stream, addr, state, app, stop, guard));
+                    tokio::spawn(conn::serve(stream, addr, state, app, stop, guard, park.clone()));
                 }
                 // Reset before accept: try the next one.
                 Err(e) if matches!(e.kind(), std::io::ErrorKind::ConnectionAborted | std::io::ErrorKind::ConnectionReset) => {}

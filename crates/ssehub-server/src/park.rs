@@ -1,0 +1,456 @@
+//! Idle plain-HTTP streams without a task of their own.
+//!
+//! Why: an idle stream is what a hub holds most of, so what it costs is what
+//! a hub can hold. A stream in a task of its own costs that task (its future,
+//! about 800 bytes) and the runtime's registration of its socket (256 bytes,
+//! cache-line aligned); parked here it costs its [`Parked`] record and one
+//! entry in a shard's own epoll set, which lives in the kernel.
+//!
+//! How: each shard is one thread that owns a `mio::Poll` (an epoll instance)
+//! and the streams parked on it. It is told when one of its streams has
+//! something to write (the stream's subscription wakes a [`Key`], which puts
+//! the stream's key in the shard's inbox) and when a client sends something
+//! or goes away (its socket is readable in the shard's epoll set). The
+//! shard writes queued frames with one non-blocking vectored write; a write
+//! that does not finish (the client's socket buffer is full) hands the
+//! stream to a task of its own ([`crate::conn::write_busy`]), which writes
+//! the rest as the client reads it, and parks the stream again once its
+//! queue is empty. So only busy streams have a task, and only while busy.
+//! A token's expiry is a deadline the shard keeps.
+//!
+//! Threads and not tasks: the runtime can wait on an epoll instance only
+//! through `AsyncFd`, whose constructors are `unsafe` now, and this crate
+//! forbids `unsafe`. A shard thread runs in the runtime's context, so what
+//! it starts (a busy stream's task, a presence leave) runs on the runtime.
+//! TLS streams are written by a task each (their TLS state is per stream
+//! anyway).
+
+use std::collections::BTreeSet;
+use std::io::{self, IoSlice, Read, Write};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll, Wake, Waker};
+
+use bytes::{Bytes, BytesMut};
+use slab::Slab;
+use tokio::time::Instant;
+
+use crate::conn::{chunk_head, Stream, BATCH, END_CHUNK};
+use crate::log::Ended;
+use crate::metrics::ServerCounters;
+
+/// The token of a shard's own waker in its epoll set (streams use their
+/// slab keys).
+const WAKE: mio::Token = mio::Token(usize::MAX);
+
+/// Where idle plain-HTTP streams wait: one shard per runtime worker.
+#[derive(Clone, Debug)]
+pub(crate) struct Park {
+    shards: Arc<[Arc<Shard>]>,
+    next: Arc<AtomicUsize>,
+    counters: Arc<ServerCounters>,
+    runtime: tokio::runtime::Handle,
+}
+
+/// Stops the shards when dropped: streams still parked are closed.
+#[derive(Debug)]
+pub(crate) struct Stopper(Park);
+
+impl Drop for Stopper {
+    fn drop(&mut self) {
+        for shard in self.0.shards.iter() {
+            shard.lock().closed = true;
+            let _ = shard.waker.wake();
+        }
+    }
+}
+
+/// What is handed to a shard from other threads.
+#[derive(Debug, Default)]
+struct Inbox {
+    /// Streams to park.
+    adopted: Vec<Parked>,
+    /// Keys of parked streams with something to write (or that ended).
+    woken: Vec<usize>,
+    /// The shard stops (or has): nothing more is parked on it.
+    closed: bool,
+}
+
+#[derive(Debug)]
+struct Shard {
+    inbox: Mutex<Inbox>,
+    /// Wakes the shard's thread.
+    waker: mio::Waker,
+}
+
+impl Shard {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Inbox> {
+        self.inbox.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Wakes the thread if the inbox was empty (else it is awake already,
+    /// or will look at the inbox before it waits again).
+    fn wake_if(&self, was_empty: bool) {
+        if was_empty {
+            let _ = self.waker.wake();
+        }
+    }
+}
+
+impl Inbox {
+    fn is_empty(&self) -> bool {
+        self.adopted.is_empty() && self.woken.is_empty()
+    }
+}
+
+/// A parked stream: its socket and what it holds.
+#[derive(Debug)]
+struct Parked {
+    socket: mio::net::TcpStream,
+    stream: Stream,
+    /// Wakes the shard with this stream's key (set when it is parked).
+    waker: Option<Waker>,
+}
+
+/// A parked stream's waker: puts its key in its shard's inbox.
+struct Key {
+    shard: Arc<Shard>,
+    key: usize,
+}
+
+impl Wake for Key {
+    fn wake(self: Arc<Self>) {
+        self.wake_by_ref();
+    }
+
+    fn wake_by_ref(self: &Arc<Self>) {
+        let mut inbox = self.shard.lock();
+        let was_empty = inbox.is_empty();
+        inbox.woken.push(self.key);
+        drop(inbox);
+        self.shard.wake_if(was_empty);
+    }
+}
+
+impl Park {
+    /// Starts one shard (a thread) per worker thread of the current runtime;
+    /// they stop when the [`Stopper`] is dropped.
+    pub(crate) fn start(counters: Arc<ServerCounters>) -> io::Result<(Park, Stopper)> {
+        let runtime = tokio::runtime::Handle::current();
+        let workers = runtime.metrics().num_workers().max(1);
+        let mut shards = Vec::with_capacity(workers);
+        let mut polls = Vec::with_capacity(workers);
+        for _ in 0..workers {
+            let poll = mio::Poll::new()?;
+            shards.push(Arc::new(Shard {
+                inbox: Mutex::default(),
+                waker: mio::Waker::new(poll.registry(), WAKE)?,
+            }));
+            polls.push(poll);
+        }
+        let park = Park {
+            shards: shards.into(),
+            next: Arc::default(),
+            counters,
+            runtime,
+        };
+        for (n, (shard, poll)) in park.shards.iter().zip(polls).enumerate() {
+            let (shard, park) = (shard.clone(), park.clone());
+            std::thread::Builder::new()
+                .name(format!("ssehub-park-{n}"))
+                .spawn(move || run(shard, poll, park))?;
+        }
+        Ok((park.clone(), Stopper(park)))
+    }
+
+    /// Where the bytes written on streams are counted.
+    pub(crate) fn counters(&self) -> &Arc<ServerCounters> {
+        &self.counters
+    }
+
+    /// Parks `socket`'s stream (its response head already written): from
+    /// now on a shard writes its frames and notices its client leave.
+    pub(crate) fn adopt(&self, socket: tokio::net::TcpStream, stream: Stream) {
+        let socket = match socket.into_std() {
+            Ok(socket) => mio::net::TcpStream::from_std(socket),
+            Err(_) => return stream.end(Ended::WriteFailed),
+        };
+        let n = self.next.fetch_add(1, Ordering::Relaxed) % self.shards.len();
+        let shard = &self.shards[n];
+        let mut inbox = shard.lock();
+        if inbox.closed {
+            drop(inbox);
+            return stream.end(Ended::ByHub);
+        }
+        let was_empty = inbox.is_empty();
+        inbox.adopted.push(Parked {
+            socket,
+            stream,
+            waker: None,
+        });
+        drop(inbox);
+        shard.wake_if(was_empty);
+    }
+}
+
+/// A shard's thread.
+fn run(shard: Arc<Shard>, mut poll: mio::Poll, park: Park) {
+    let _runtime = park.runtime.enter();
+    let registry = match poll.registry().try_clone() {
+        Ok(registry) => registry,
+        Err(e) => {
+            tracing::error!("cannot park streams: {e}");
+            shard.lock().closed = true;
+            return;
+        }
+    };
+    let mut shelf = Shelf {
+        streams: Slab::new(),
+        deadlines: BTreeSet::new(),
+        batch: Vec::with_capacity(BATCH),
+        counters: park.counters.clone(),
+        park,
+    };
+    let mut events = mio::Events::with_capacity(1024);
+    loop {
+        let timeout = shelf
+            .deadlines
+            .first()
+            .map(|(at, _)| at.saturating_duration_since(Instant::now()));
+        if let Err(e) = poll.poll(&mut events, timeout) {
+            if e.kind() == io::ErrorKind::Interrupted {
+                continue;
+            }
+            tracing::error!("parked streams: {e}");
+            shard.lock().closed = true;
+            return;
+        }
+        // Clients that sent something or left (edge-triggered: each is read
+        // until it would block).
+        for event in events.iter() {
+            if event.token() != WAKE {
+                shelf.probe(event.token().0);
+            }
+        }
+        let inbox = {
+            let mut inbox = shard.lock();
+            if inbox.closed {
+                return;
+            }
+            Inbox {
+                adopted: std::mem::take(&mut inbox.adopted),
+                woken: std::mem::take(&mut inbox.woken),
+                closed: false,
+            }
+        };
+        for stream in inbox.adopted {
+            shelf.insert(stream, &shard, &registry);
+        }
+        for key in inbox.woken {
+            shelf.serve(key);
+        }
+        shelf.expire(Instant::now());
+    }
+}
+
+/// What serving a parked stream came to.
+enum Served {
+    /// All it had queued is written.
+    Idle,
+    /// It ended; write the last chunk if `true`.
+    Ended(Ended, bool),
+    /// The socket took only part: the rest, for a task of its own.
+    Busy(Bytes),
+}
+
+/// A shard's parked streams.
+struct Shelf {
+    streams: Slab<Box<Parked>>,
+    /// Token expiries, earliest first.
+    deadlines: BTreeSet<(Instant, usize)>,
+    batch: Vec<Bytes>,
+    counters: Arc<ServerCounters>,
+    /// To park a stream again once a task has written what it could not.
+    park: Park,
+}
+
+impl Shelf {
+    fn insert(&mut self, stream: Parked, shard: &Arc<Shard>, registry: &mio::Registry) {
+        let mut stream = Box::new(stream);
+        let entry = self.streams.vacant_entry();
+        let key = entry.key();
+        if registry
+            .register(&mut stream.socket, mio::Token(key), mio::Interest::READABLE)
+            .is_err()
+        {
+            return stream.stream.end(Ended::WriteFailed);
+        }
+        stream.waker = Some(Waker::from(Arc::new(Key {
+            shard: shard.clone(),
+            key,
+        })));
+        if let Some(at) = stream.stream.opened.expires {
+            self.deadlines.insert((at, key));
+        }
+        entry.insert(stream);
+        self.serve(key);
+    }
+
+    /// Takes a stream off the shelf (its socket stays open).
+    fn remove(&mut self, key: usize) -> Box<Parked> {
+        let parked = self.streams.remove(key);
+        if let Some(at) = parked.stream.opened.expires {
+            self.deadlines.remove(&(at, key));
+        }
+        parked
+    }
+
+    /// Ends a stream: `tail` (the last chunk) is written if it can be.
+    fn end(&mut self, key: usize, why: Ended, tail: bool) {
+        let parked = self.remove(key);
+        if tail {
+            let _ = (&parked.socket).write(END_CHUNK);
+        }
+        let Parked { socket, stream, .. } = *parked;
+        drop(socket);
+        stream.end(why);
+    }
+
+    /// Writes what the stream `key` has queued, until none is.
+    fn serve(&mut self, key: usize) {
+        match self.write_queued(key) {
+            Served::Idle => {}
+            Served::Ended(why, tail) => self.end(key, why, tail),
+            Served::Busy(rest) => self.unpark(key, rest),
+        }
+    }
+
+    fn write_queued(&mut self, key: usize) -> Served {
+        let Some(parked) = self.streams.get_mut(key) else {
+            return Served::Idle; // woken after it left the shelf
+        };
+        let Some(waker) = parked.waker.clone() else {
+            return Served::Idle;
+        };
+        let mut cx = Context::from_waker(&waker);
+        loop {
+            self.batch.clear();
+            let sub = &mut parked.stream.opened.subscription;
+            match sub.poll_batch(&mut cx, &mut self.batch, BATCH) {
+                Poll::Pending => return Served::Idle,
+                Poll::Ready(_) if sub.lagged() => return Served::Ended(Ended::Lagged, false),
+                Poll::Ready(false) => return Served::Ended(Ended::by_hub(sub), true),
+                Poll::Ready(true) => {}
+            }
+            let written = write_now(&parked.socket, &self.batch);
+            self.batch.clear();
+            match written {
+                Ok((n, rest)) => {
+                    parked.stream.bytes += n as u64;
+                    self.counters
+                        .bytes_sent
+                        .fetch_add(n as u64, Ordering::Relaxed);
+                    if let Some(rest) = rest {
+                        return Served::Busy(rest);
+                    }
+                }
+                Err(_) => return Served::Ended(Ended::WriteFailed, false),
+            }
+        }
+    }
+
+    /// Hands a stream whose write did not finish to a task of its own.
+    fn unpark(&mut self, key: usize, rest: Bytes) {
+        let Parked { socket, stream, .. } = *self.remove(key);
+        let socket = std::net::TcpStream::from(socket);
+        match tokio::net::TcpStream::from_std(socket) {
+            Ok(socket) => {
+                tokio::spawn(crate::conn::write_busy(
+                    socket,
+                    stream,
+                    rest,
+                    self.park.clone(),
+                ));
+            }
+            Err(_) => stream.end(Ended::WriteFailed),
+        }
+    }
+
+    /// The client of `key` sent something or left: read until the socket
+    /// would block; a client that left ends its stream.
+    fn probe(&mut self, key: usize) {
+        let Some(parked) = self.streams.get_mut(key) else {
+            return;
+        };
+        let mut buf = [0u8; 256];
+        let gone = loop {
+            match (&parked.socket).read(&mut buf) {
+                Ok(0) => break true,
+                // A client sends nothing more; whatever it sends is ignored.
+                Ok(_) => continue,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break false,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(_) => break true,
+            }
+        };
+        if gone {
+            self.end(key, Ended::ClientGone, false);
+        }
+    }
+
+    /// Ends the streams whose token has expired by `now`.
+    fn expire(&mut self, now: Instant) {
+        while let Some(&(at, key)) = self.deadlines.first() {
+            if at > now {
+                return;
+            }
+            self.end(key, Ended::TokenExpired, true);
+        }
+    }
+}
+
+/// Writes `frames` as one HTTP chunk without waiting: the bytes written, and
+/// what is left if the socket would take no more.
+fn write_now(socket: &mio::net::TcpStream, frames: &[Bytes]) -> io::Result<(usize, Option<Bytes>)> {
+    let len: usize = frames.iter().map(Bytes::len).sum();
+    let (head, head_len) = chunk_head(len);
+    let head = &head[..head_len];
+    let total = head.len() + len + 2;
+    let mut slices = Vec::with_capacity(frames.len() + 2);
+    slices.push(IoSlice::new(head));
+    slices.extend(frames.iter().map(|f| IoSlice::new(f)));
+    slices.push(IoSlice::new(b"\r\n"));
+    let mut rest = &mut slices[..];
+    let mut written = 0;
+    while !rest.is_empty() {
+        let mut socket = socket;
+        match socket.write_vectored(rest) {
+            Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+            Ok(n) => {
+                written += n;
+                IoSlice::advance_slices(&mut rest, n);
+            }
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                let mut left = BytesMut::with_capacity(total - written);
+                for slice in rest.iter() {
+                    left.extend_from_slice(slice);
+                }
+                return Ok((written, Some(left.freeze())));
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    Ok((written, None))
+}
+
+#[cfg(test)]
+mod tests {
+    /// A parked stream's record is most of what an idle stream costs beside
+    /// its subscriber (see docs/benchmarks.md): keep it small.
+    #[test]
+    fn a_parked_stream_is_small() {
+        let size = std::mem::size_of::<super::Parked>();
+        assert!(size <= 208, "a parked stream is {size} bytes");
+    }
+}
