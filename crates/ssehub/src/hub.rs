@@ -655,7 +655,7 @@ impl Hub {
         options: SubscribeOptions,
     ) -> Result<Subscription, SubscribeError> {
         let inner = &self.inner;
-        let topics: Box<[Topic]> = options.topics?.into();
+        let mut topics: Box<[Topic]> = options.topics?.into();
         if topics.len() > inner.config.max_topics {
             return Err(SubscribeError::TooManyTopics {
                 count: topics.len(),
@@ -667,6 +667,7 @@ impl Hub {
         }
         self.start_keepalive();
         self.start_heartbeats();
+        inner.registry.intern(&mut topics);
         let policy = options.lag_policy.unwrap_or(inner.config.lag_policy);
         let id = inner.registry.next_id();
         let last_event_id = options.last_event_id.as_deref();
@@ -882,7 +883,7 @@ impl Hub {
                 id: self.inner.presence.id(sub.id),
                 user: sub.user.as_deref().map(str::to_owned),
                 topics: sub.topics.iter().map(|t| t.to_string()).collect(),
-                meta: sub.meta.clone(),
+                meta: sub.meta.as_deref().cloned(),
             })
             .collect()
     }

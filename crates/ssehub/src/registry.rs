@@ -18,7 +18,31 @@ struct Maps {
     /// The keys of `topics` that are patterns (`chat/*`), matched against
     /// every published event's topics.
     patterns: HashMap<Topic, TopicPattern>,
-    all: HashMap<u64, Arc<Subscriber>>,
+    all: HashMap<u64, Entry>,
+}
+
+/// A registered subscriber, and where it is in each of its topics' lists.
+#[derive(Debug)]
+struct Entry {
+    sub: Arc<Subscriber>,
+    keys: Keys,
+}
+
+/// Slab keys of a subscriber in its topics' lists, in the order of its
+/// topics: most subscribe to one topic, kept without an allocation.
+#[derive(Debug)]
+enum Keys {
+    One(usize),
+    Many(Box<[usize]>),
+}
+
+impl Keys {
+    fn as_slice(&self) -> &[usize] {
+        match self {
+            Keys::One(key) => std::slice::from_ref(key),
+            Keys::Many(keys) => keys,
+        }
+    }
 }
 
 /// Counters the registry keeps (see [`Stats`](crate::Stats)).
@@ -66,6 +90,17 @@ impl Registry {
         self.next_id.fetch_add(1, Ordering::Relaxed) + 1
     }
 
+    /// The registry's own copy of each topic that has subscribers (`topics`
+    /// unchanged otherwise): subscribers of one topic share its name.
+    pub(crate) fn intern(&self, topics: &mut [Topic]) {
+        let maps = self.read();
+        for topic in topics {
+            if let Some((known, _)) = maps.topics.get_key_value(topic) {
+                *topic = known.clone();
+            }
+        }
+    }
+
     /// Adds a subscriber to its topics: from now on it receives every delivery.
     pub(crate) fn register(&self, sub: Arc<Subscriber>) {
         let mut maps = self.write();
@@ -78,18 +113,20 @@ impl Registry {
                 maps.patterns.insert(topic.clone(), pattern);
             }
         }
-        *sub.keys.lock().unwrap_or_else(|e| e.into_inner()) = keys;
-        maps.all.insert(sub.id, sub);
+        let keys = match keys[..] {
+            [key] => Keys::One(key),
+            _ => Keys::Many(keys.into()),
+        };
+        maps.all.insert(sub.id, Entry { sub, keys });
     }
 
     /// Removes a subscriber; a topic without subscribers is forgotten.
     pub(crate) fn unregister(&self, sub: &Subscriber) {
-        let keys = std::mem::take(&mut *sub.keys.lock().unwrap_or_else(|e| e.into_inner()));
         let mut maps = self.write();
-        if maps.all.remove(&sub.id).is_none() {
+        let Some(entry) = maps.all.remove(&sub.id) else {
             return;
-        }
-        for (topic, key) in sub.topics.iter().zip(keys) {
+        };
+        for (topic, &key) in sub.topics.iter().zip(entry.keys.as_slice()) {
             if let Some(slab) = maps.topics.get_mut(topic) {
                 slab.try_remove(key);
                 if slab.is_empty() {
@@ -177,7 +214,7 @@ impl Registry {
         if node != &*self.node {
             return None;
         }
-        maps.all.get(&n)
+        maps.all.get(&n).map(|entry| &entry.sub)
     }
 
     /// Ends a subscriber's stream (after what is queued) and unregisters it.
@@ -189,7 +226,7 @@ impl Registry {
 
     /// Subscriber `n` of this node, if it is open.
     pub(crate) fn get(&self, n: u64) -> Option<Arc<Subscriber>> {
-        self.read().all.get(&n).cloned()
+        self.read().all.get(&n).map(|entry| entry.sub.clone())
     }
 
     /// Calls `f` on every subscriber of `topic` by that name.
@@ -203,8 +240,8 @@ impl Registry {
 
     /// Calls `f` on every subscriber.
     pub(crate) fn for_each(&self, mut f: impl FnMut(&Arc<Subscriber>)) {
-        for sub in self.read().all.values() {
-            f(sub);
+        for entry in self.read().all.values() {
+            f(&entry.sub);
         }
     }
 

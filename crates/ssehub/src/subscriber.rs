@@ -52,9 +52,15 @@ pub(crate) struct State {
     pub(crate) idle: bool,
     /// Events skipped under [`LagPolicy::Skip`] and not yet reported; the
     /// gap event is written when the stream next takes a frame, before the
-    /// frames still queued.
-    skipped: u64,
-    last_skipped_id: Option<Box<str>>,
+    /// frames still queued. Boxed: rare, and every idle stream has a state.
+    skipped: Option<Box<Skipped>>,
+}
+
+/// Events skipped and not yet reported.
+#[derive(Debug, Default)]
+struct Skipped {
+    count: u64,
+    last_id: Option<Box<str>>,
 }
 
 /// The publishing side's handle on one subscription.
@@ -63,9 +69,8 @@ pub(crate) struct Subscriber {
     pub(crate) topics: Box<[Topic]>,
     /// The topics that are patterns (`chat/*`), to match event topics against.
     patterns: Box<[TopicPattern]>,
-    /// Slab keys of this subscriber in each topic's list, same order as `topics`.
-    pub(crate) keys: Mutex<Vec<usize>>,
-    pub(crate) meta: Option<serde_json::Value>,
+    /// Boxed: most streams have none, and every idle stream has a subscriber.
+    pub(crate) meta: Option<Box<serde_json::Value>>,
     /// Who it is ([`SubscribeOptions::user`](crate::SubscribeOptions::user)).
     pub(crate) user: Option<Box<str>>,
     /// When it opened, in milliseconds since the Unix epoch.
@@ -129,8 +134,7 @@ impl Subscriber {
             id,
             topics,
             patterns,
-            keys: Mutex::new(Vec::new()),
-            meta,
+            meta: meta.map(Box::new),
             user,
             since: crate::presence::now_ms(),
             on_lag,
@@ -143,8 +147,7 @@ impl Subscriber {
                 waker: None,
                 end: None,
                 idle: true,
-                skipped: 0,
-                last_skipped_id: None,
+                skipped: None,
             }),
         }
     }
@@ -180,10 +183,11 @@ impl Subscriber {
                 LagPolicy::Skip => {
                     // Only event frames count (not keep-alive comments).
                     let dropped = std::mem::take(&mut s.queue);
+                    let skipped = s.skipped.get_or_insert_default();
                     for frame in &dropped {
                         if let Some(id) = control::frame_id(frame) {
-                            s.skipped += 1;
-                            s.last_skipped_id = Some(id.into());
+                            skipped.count += 1;
+                            skipped.last_id = Some(id.into());
                         }
                     }
                     s.bytes = 0;
@@ -284,11 +288,11 @@ impl State {
         if self.lagged() {
             return Next::End;
         }
-        if self.skipped > 0 {
-            let gap = control::gap_frame(self.skipped, self.last_skipped_id.as_deref());
-            self.skipped = 0;
-            self.last_skipped_id = None;
-            return Next::Frame(gap);
+        if let Some(skipped) = self.skipped.take() {
+            if skipped.count > 0 {
+                let gap = control::gap_frame(skipped.count, skipped.last_id.as_deref());
+                return Next::Frame(gap);
+            }
         }
         if let Some(frame) = self.queue.pop_front() {
             self.bytes -= frame.len();
