@@ -72,7 +72,10 @@ pub enum Resume {
 pub struct Subscription {
     hub: Arc<HubInner>,
     sub: Arc<Subscriber>,
-    preface: VecDeque<Bytes>,
+    /// Frames that go first (a reset, replayed events, snapshots); `None`
+    /// once they are out: boxed, since every idle stream has a subscription.
+    #[allow(clippy::box_collection)] // 8 bytes, not a `VecDeque`'s 32
+    preface: Option<Box<VecDeque<Bytes>>>,
     resume: Resume,
     /// The opening comment line has not gone out yet.
     opening_pending: bool,
@@ -93,11 +96,22 @@ impl Subscription {
         Subscription {
             hub,
             sub,
-            preface,
+            preface: (!preface.is_empty()).then(|| Box::new(preface)),
             resume,
             opening_pending: resume != Resume::Unavailable,
             hint_pending,
         }
+    }
+
+    /// The next frame of the preface; the preface goes once it is out
+    /// (idle streams keep nothing).
+    fn next_in_preface(&mut self) -> Option<Bytes> {
+        let preface = self.preface.as_mut()?;
+        let frame = preface.pop_front();
+        if preface.is_empty() {
+            self.preface = None;
+        }
+        frame
     }
 
     /// The opening comment line, once, unless the stream was cut off for
@@ -186,13 +200,10 @@ impl Subscription {
         let start = out.len();
         out.extend(self.opening());
         while out.len() - start < max {
-            match self.preface.pop_front() {
+            match self.next_in_preface() {
                 Some(frame) => out.push(frame),
                 None => break,
             }
-        }
-        if self.preface.is_empty() && self.preface.capacity() > 0 {
-            self.preface = VecDeque::new(); // idle streams keep nothing
         }
         let room = max - (out.len() - start);
         let polled = if room == 0 {
@@ -247,10 +258,7 @@ impl Stream for Subscription {
         if let Some(opening) = self.opening() {
             return Poll::Ready(Some(opening));
         }
-        if let Some(frame) = self.preface.pop_front() {
-            if self.preface.is_empty() {
-                self.preface = VecDeque::new(); // idle streams keep nothing
-            }
+        if let Some(frame) = self.next_in_preface() {
             return Poll::Ready(Some(self.hinted(frame)));
         }
         let next = self.sub.lock().pop(cx.waker());
