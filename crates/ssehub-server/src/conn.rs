@@ -219,7 +219,7 @@ async fn write_stream<S: Io>(
 /// again once its queue is empty.
 pub(crate) async fn write_busy(mut socket: TcpStream, mut stream: Stream, rest: Bytes, park: Park) {
     let counters = park.counters().clone();
-    if let Err(why) = write_or_lag(&mut socket, &mut stream, &[rest], &counters).await {
+    if let Err(why) = write_or_lag(&mut socket, &mut stream, Out::Framed(&rest), &counters).await {
         return stream.end(why);
     }
     loop {
@@ -245,7 +245,9 @@ pub(crate) async fn write_busy(mut socket: TcpStream, mut stream: Stream, rest: 
             }
             Poll::Ready(true) => {}
         }
-        if let Err(why) = write_or_lag(&mut socket, &mut stream, &batch, &counters).await {
+        if let Err(why) =
+            write_or_lag(&mut socket, &mut stream, Out::Chunk(&batch), &counters).await
+        {
             return stream.end(why);
         }
     }
@@ -400,25 +402,39 @@ async fn pump<S: Io>(
                 Ok(_) => continue,
             },
         }
-        if let Err(why) = write_or_lag(socket, stream, &batch, counters).await {
+        if let Err(why) = write_or_lag(socket, stream, Out::Chunk(&batch), counters).await {
             return why;
         }
     }
 }
 
-/// Writes `frames` as one chunk. A client that stops reading leaves the
-/// write pending: the hub's lag policy ends the wait.
+/// What [`write_or_lag`] writes.
+enum Out<'a> {
+    /// Frames, as one chunk.
+    Chunk(&'a [Bytes]),
+    /// Bytes already framed: the rest of a chunk the park began.
+    Framed(&'a [u8]),
+}
+
+/// Writes to the client. A client that stops reading leaves the write
+/// pending: the hub's lag policy ends the wait.
 async fn write_or_lag<S: Io>(
     socket: &mut S,
     stream: &mut Stream,
-    frames: &[Bytes],
+    out: Out<'_>,
     counters: &ServerCounters,
 ) -> Result<(), Ended> {
     let sub = &stream.opened.subscription;
+    let write = async {
+        match out {
+            Out::Chunk(frames) => write_chunk(socket, frames).await,
+            Out::Framed(bytes) => socket.write_all(bytes).await.map(|()| bytes.len()),
+        }
+    };
     tokio::select! {
         biased;
         _ = sub.until_lagged() => Err(Ended::Lagged),
-        written = write_chunk(socket, frames) => match written {
+        written = write => match written {
             Ok(n) => {
                 stream.bytes += n as u64;
                 counters.bytes_sent.fetch_add(n as u64, Ordering::Relaxed);

@@ -31,8 +31,11 @@ struct HubCollector {
 /// Counters of the server itself.
 #[derive(Debug, Default)]
 pub(crate) struct ServerCounters {
-    /// Bytes written on event streams (by `conn.rs`).
+    /// Bytes written on event streams (by `conn.rs` and `park.rs`).
     pub(crate) bytes_sent: AtomicU64,
+    /// Times a parked stream's client could not take a write at once, so
+    /// the stream got a task until its queue was empty (`park.rs`).
+    pub(crate) unparks: AtomicU64,
 }
 
 impl Collector for HubCollector {
@@ -118,6 +121,11 @@ impl Collector for HubCollector {
                 "ssehub_bytes_sent",
                 "Bytes written on event streams",
                 self.server.bytes_sent.load(Ordering::Relaxed),
+            ),
+            (
+                "ssehub_stream_unparks",
+                "Times an idle stream's client could not take a write at once and the stream got a task until its queue was empty",
+                self.server.unparks.load(Ordering::Relaxed),
             ),
             (
                 "ssehub_auth_failures",

@@ -361,6 +361,7 @@ impl Shelf {
 
     /// Hands a stream whose write did not finish to a task of its own.
     fn unpark(&mut self, key: usize, rest: Bytes) {
+        self.counters.unparks.fetch_add(1, Ordering::Relaxed);
         let Parked { socket, stream, .. } = *self.remove(key);
         let socket = std::net::TcpStream::from(socket);
         match tokio::net::TcpStream::from_std(socket) {
@@ -416,11 +417,16 @@ fn write_now(socket: &mio::net::TcpStream, frames: &[Bytes]) -> io::Result<(usiz
     let (head, head_len) = chunk_head(len);
     let head = &head[..head_len];
     let total = head.len() + len + 2;
-    let mut slices = Vec::with_capacity(frames.len() + 2);
-    slices.push(IoSlice::new(head));
-    slices.extend(frames.iter().map(|f| IoSlice::new(f)));
-    slices.push(IoSlice::new(b"\r\n"));
-    let mut rest = &mut slices[..];
+    // On the stack: no allocation per write. A batch is at most `BATCH`
+    // frames (what `poll_batch` is asked for); more is a bug, and panics.
+    let mut slices = [IoSlice::new(&[]); BATCH + 2];
+    let count = frames.len();
+    slices[0] = IoSlice::new(head);
+    for (slice, frame) in slices[1..=count].iter_mut().zip(frames) {
+        *slice = IoSlice::new(frame);
+    }
+    slices[count + 1] = IoSlice::new(b"\r\n");
+    let mut rest = &mut slices[..count + 2];
     let mut written = 0;
     while !rest.is_empty() {
         let mut socket = socket;

@@ -402,6 +402,21 @@ async fn a_client_that_pauses_gets_the_backlog_then_live_events() {
     assert_eq!((e.data.as_str(), e.last_event_id), ("after", after));
     let stats = s.hub.stats();
     assert_eq!((stats.connections, stats.lag_disconnects), (1, 0));
+    // It went through a task of its own while its client did not read.
+    let metrics = s
+        .http
+        .get(format!("{}/metrics", s.base))
+        .send()
+        .await
+        .unwrap();
+    let metrics = metrics.text().await.unwrap();
+    let unparks: u64 = metrics
+        .lines()
+        .find_map(|line| line.strip_prefix("ssehub_stream_unparks_total "))
+        .expect("ssehub_stream_unparks_total in /metrics")
+        .parse()
+        .unwrap();
+    assert!(unparks >= 1, "{metrics}");
     drop(items);
     within("the stream's end", s.hub.wait_until_idle()).await;
 }
