@@ -205,6 +205,7 @@ fn run(shard: Arc<Shard>, mut poll: mio::Poll, park: Park) {
         }
     };
     let mut shelf = Shelf {
+        registry,
         streams: Slab::new(),
         deadlines: BTreeSet::new(),
         batch: Vec::with_capacity(BATCH),
@@ -244,7 +245,7 @@ fn run(shard: Arc<Shard>, mut poll: mio::Poll, park: Park) {
             }
         };
         for stream in inbox.adopted {
-            shelf.insert(stream, &shard, &registry);
+            shelf.insert(stream, &shard);
         }
         for key in inbox.woken {
             shelf.serve(key);
@@ -265,6 +266,8 @@ enum Served {
 
 /// A shard's parked streams.
 struct Shelf {
+    /// The shard's epoll set.
+    registry: mio::Registry,
     streams: Slab<Box<Parked>>,
     /// Token expiries, earliest first.
     deadlines: BTreeSet<(Instant, usize)>,
@@ -275,11 +278,12 @@ struct Shelf {
 }
 
 impl Shelf {
-    fn insert(&mut self, stream: Parked, shard: &Arc<Shard>, registry: &mio::Registry) {
+    fn insert(&mut self, stream: Parked, shard: &Arc<Shard>) {
         let mut stream = Box::new(stream);
         let entry = self.streams.vacant_entry();
         let key = entry.key();
-        if registry
+        if self
+            .registry
             .register(&mut stream.socket, mio::Token(key), mio::Interest::READABLE)
             .is_err()
         {
@@ -362,7 +366,14 @@ impl Shelf {
     /// Hands a stream whose write did not finish to a task of its own.
     fn unpark(&mut self, key: usize, rest: Bytes) {
         self.counters.unparks.fetch_add(1, Ordering::Relaxed);
-        let Parked { socket, stream, .. } = *self.remove(key);
+        let Parked {
+            mut socket, stream, ..
+        } = *self.remove(key);
+        // Out of this shard's epoll set: parked again later (on any shard),
+        // it is added anew.
+        if self.registry.deregister(&mut socket).is_err() {
+            return stream.end(Ended::WriteFailed);
+        }
         let socket = std::net::TcpStream::from(socket);
         match tokio::net::TcpStream::from_std(socket) {
             Ok(socket) => {
