@@ -39,6 +39,9 @@ use crate::conn::{chunk_head, Stream, BATCH, END_CHUNK};
 use crate::log::Ended;
 use crate::metrics::ServerCounters;
 
+/// Most batches written to one stream before the shard serves the others.
+const BATCHES_PER_TURN: usize = 4;
+
 /// The token of a shard's own waker in its epoll set (streams use their
 /// slab keys).
 const WAKE: mio::Token = mio::Token(usize::MAX);
@@ -337,7 +340,7 @@ impl Shelf {
             return Served::Idle;
         };
         let mut cx = Context::from_waker(&waker);
-        loop {
+        for _ in 0..BATCHES_PER_TURN {
             self.batch.clear();
             let sub = &mut parked.stream.opened.subscription;
             match sub.poll_batch(&mut cx, &mut self.batch, BATCH) {
@@ -361,6 +364,10 @@ impl Shelf {
                 Err(_) => return Served::Ended(Ended::WriteFailed, false),
             }
         }
+        // Still more (a fast publisher and a fast client): the other
+        // streams of the shard go first, this one comes round again.
+        waker.wake_by_ref();
+        Served::Idle
     }
 
     /// Hands a stream whose write did not finish to a task of its own.
