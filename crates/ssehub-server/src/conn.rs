@@ -58,6 +58,14 @@ pub(crate) struct Stream {
 }
 
 impl Stream {
+    pub(crate) fn new(opened: events::Opened, guard: Guard) -> Stream {
+        Stream {
+            opened,
+            bytes: 0,
+            _guard: guard,
+        }
+    }
+
     /// Logs its end; dropping it frees its subscription, slot and guard.
     pub(crate) fn end(self, why: Ended) {
         self.opened
@@ -69,10 +77,11 @@ impl Stream {
 /// Serves one accepted connection: over TLS when configured (HTTP/2 when the
 /// client offers it), else plain HTTP/1.1.
 ///
-/// What a stream's task holds while it is idle is what an idle subscriber
-/// costs; so the one-off steps (the TLS handshake, reading the request,
-/// subscribing, serving through hyper) run in a first task, and a stream
-/// continues in a task of its own that holds only [`pump`]'s few fields.
+/// What an idle stream holds is what an idle subscriber costs; so the
+/// one-off steps (the TLS handshake, reading the request, subscribing,
+/// serving through hyper) run in a first task, and a stream continues
+/// parked without a task ([`crate::park`]; over TLS, in a task of its own
+/// that holds only [`pump`]'s few fields).
 pub(crate) async fn serve(
     stream: TcpStream,
     addr: SocketAddr,
@@ -85,11 +94,7 @@ pub(crate) async fn serve(
     let Some(tls) = state.config.tls.clone() else {
         if let Some((mut stream, opened, head)) = request(stream, addr, state, app, stop).await {
             // The head goes out at once; then the stream waits parked.
-            let stream_state = Stream {
-                opened,
-                bytes: 0,
-                _guard: guard,
-            };
+            let stream_state = Stream::new(opened, guard);
             match stream.write_all(&head).await {
                 Ok(()) => park.adopt(stream, stream_state),
                 Err(_) => stream_state.end(Ended::WriteFailed),
@@ -189,11 +194,7 @@ async fn write_stream<S: Io>(
     counters: Arc<ServerCounters>,
     guard: Guard,
 ) {
-    let mut stream = Stream {
-        opened,
-        bytes: 0,
-        _guard: guard,
-    };
+    let mut stream = Stream::new(opened, guard);
     // Subscribed before the head goes out: every later publish reaches it.
     // The head goes out at once, then the body's opening comment line (a
     // first byte for proxies that wait for one); the retry hint comes in the

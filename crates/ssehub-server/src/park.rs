@@ -471,10 +471,11 @@ fn write_now(socket: &mio::net::TcpStream, frames: &[Bytes]) -> io::Result<(usiz
 #[cfg(test)]
 mod tests {
     /// A parked stream's record is most of what an idle stream costs beside
-    /// its subscriber (see docs/benchmarks.md): keep it small.
+    /// its subscriber (see docs/benchmarks.md#parked): keep it small. 208
+    /// bytes at first, 184 since the subscription's preface is boxed.
     #[test]
     fn a_parked_stream_is_small() {
         let size = std::mem::size_of::<super::Parked>();
-        assert!(size <= 208, "a parked stream is {size} bytes");
+        assert!(size <= 184, "a parked stream is {size} bytes");
     }
 }
