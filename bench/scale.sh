@@ -12,7 +12,7 @@
 #   PAYLOAD_BYTES=64 SERVER_CPU=0 LOAD_CPU=1 PORT_BASE=18700 MAX_CONNECTIONS=19900
 #
 # The server runs pinned to CPU $SERVER_CPU, the load generator to $LOAD_CPU;
-# each count on a freshly started server.
+# each count on a freshly started server. Plot: bench/plot-scale.py RESULTS PNG.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
