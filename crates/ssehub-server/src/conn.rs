@@ -66,6 +66,21 @@ impl Stream {
         }
     }
 
+    /// What a batch taken from its subscription (`more`: what
+    /// `poll_batch` or `next_batch` answered) means: `None` while the stream
+    /// goes on; else why it ended, and whether its last chunk goes out (not
+    /// after a lag cut: that client gets nothing more).
+    pub(crate) fn ended(&self, more: bool) -> Option<(Ended, bool)> {
+        let sub = &self.opened.subscription;
+        if sub.lagged() {
+            Some((Ended::Lagged, false))
+        } else if !more {
+            Some((Ended::by_hub(sub), true))
+        } else {
+            None
+        }
+    }
+
     /// Logs its end; dropping it frees its subscription, slot and guard.
     pub(crate) fn end(self, why: Ended) {
         self.opened
@@ -236,15 +251,14 @@ pub(crate) async fn write_busy(mut socket: TcpStream, mut stream: Stream, rest: 
         let sub = &mut stream.opened.subscription;
         let polled =
             std::future::poll_fn(|cx| Poll::Ready(sub.poll_batch(cx, &mut batch, BATCH))).await;
-        match polled {
-            Poll::Pending => return park.adopt(socket, stream),
-            Poll::Ready(_) if sub.lagged() => return stream.end(Ended::Lagged),
-            Poll::Ready(false) => {
-                let why = Ended::by_hub(sub);
+        let Poll::Ready(more) = polled else {
+            return park.adopt(socket, stream);
+        };
+        if let Some((why, tail)) = stream.ended(more) {
+            if tail {
                 let _ = socket.write_all(END_CHUNK).await;
-                return stream.end(why);
             }
-            Poll::Ready(true) => {}
+            return stream.end(why);
         }
         if let Err(why) =
             write_or_lag(&mut socket, &mut stream, Out::Chunk(&batch), &counters).await
@@ -389,12 +403,11 @@ async fn pump<S: Io>(
                 return Ended::TokenExpired;
             }
             more = sub.next_batch(&mut batch, BATCH) => {
-                if sub.lagged() {
-                    return Ended::Lagged;
-                }
-                if !more {
-                    let _ = socket.write_all(END_CHUNK).await;
-                    return Ended::by_hub(sub);
+                if let Some((why, tail)) = stream.ended(more) {
+                    if tail {
+                        let _ = socket.write_all(END_CHUNK).await;
+                    }
+                    return why;
                 }
             }
             // A client sends nothing more; a read ends when it goes away.
@@ -446,9 +459,42 @@ async fn write_or_lag<S: Io>(
     }
 }
 
+/// One HTTP chunk of frames: its size line, the frames, and the line end
+/// that closes it. Both writers (a task's [`write_chunk`] and the park's)
+/// lay chunks out through it.
+pub(crate) struct Chunk {
+    head: [u8; 18],
+    head_len: usize,
+    body: usize,
+}
+
+impl Chunk {
+    pub(crate) fn of(frames: &[Bytes]) -> Chunk {
+        let body: usize = frames.iter().map(Bytes::len).sum();
+        let (head, head_len) = chunk_head(body);
+        Chunk {
+            head,
+            head_len,
+            body,
+        }
+    }
+
+    /// The bytes on the wire, framing included.
+    pub(crate) fn len(&self) -> usize {
+        self.head_len + self.body + 2
+    }
+
+    /// What to write, in order: `frames.len() + 2` slices.
+    pub(crate) fn slices<'a>(&'a self, frames: &'a [Bytes]) -> impl Iterator<Item = IoSlice<'a>> {
+        std::iter::once(IoSlice::new(&self.head[..self.head_len]))
+            .chain(frames.iter().map(|f| IoSlice::new(f)))
+            .chain(std::iter::once(IoSlice::new(b"\r\n")))
+    }
+}
+
 /// An HTTP chunk's size line for `len` bytes: the buffer and how much of it
 /// is used.
-pub(crate) fn chunk_head(len: usize) -> ([u8; 18], usize) {
+fn chunk_head(len: usize) -> ([u8; 18], usize) {
     let mut head = [0u8; 18];
     let digits = (usize::BITS as usize / 4 - len.leading_zeros() as usize / 4).max(1);
     for (i, byte) in head[..digits].iter_mut().enumerate() {
@@ -462,13 +508,8 @@ pub(crate) fn chunk_head(len: usize) -> ([u8; 18], usize) {
 /// Writes frames as one HTTP chunk, in as few system calls as the kernel
 /// allows; returns the bytes written.
 async fn write_chunk<S: Io>(stream: &mut S, frames: &[Bytes]) -> io::Result<usize> {
-    let len: usize = frames.iter().map(Bytes::len).sum();
-    let (head, head_len) = chunk_head(len);
-    let head = &head[..head_len];
-    let mut slices = Vec::with_capacity(frames.len() + 2);
-    slices.push(IoSlice::new(head));
-    slices.extend(frames.iter().map(|f| IoSlice::new(f)));
-    slices.push(IoSlice::new(b"\r\n"));
+    let chunk = Chunk::of(frames);
+    let mut slices: Vec<IoSlice<'_>> = chunk.slices(frames).collect();
     let mut rest = &mut slices[..];
     while !rest.is_empty() {
         let n = stream.write_vectored(rest).await?;
@@ -477,7 +518,7 @@ async fn write_chunk<S: Io>(stream: &mut S, frames: &[Bytes]) -> io::Result<usiz
         }
         IoSlice::advance_slices(&mut rest, n);
     }
-    Ok(head.len() + len + 2)
+    Ok(chunk.len())
 }
 
 async fn write_error<S: Io>(stream: &mut S, e: ApiError) {
@@ -591,6 +632,11 @@ mod tests {
             let (head, n) = super::chunk_head(len);
             assert_eq!(&head[..n], format!("{len:x}\r\n").as_bytes());
         }
+        let frames = [bytes::Bytes::from("data: a\n\n"), bytes::Bytes::from(":\n")];
+        let chunk = super::Chunk::of(&frames);
+        let wire: Vec<u8> = chunk.slices(&frames).flat_map(|s| s.to_vec()).collect();
+        assert_eq!(wire, b"b\r\ndata: a\n\n:\n\r\n");
+        assert_eq!(chunk.len(), wire.len());
     }
 
     /// An idle TLS stream's task holds `write_stream`'s future: keep it

@@ -35,7 +35,7 @@ use bytes::{Bytes, BytesMut};
 use slab::Slab;
 use tokio::time::Instant;
 
-use crate::conn::{chunk_head, Stream, BATCH, END_CHUNK};
+use crate::conn::{Chunk, Stream, BATCH, END_CHUNK};
 use crate::log::Ended;
 use crate::metrics::ServerCounters;
 
@@ -212,7 +212,6 @@ fn run(shard: Arc<Shard>, mut poll: mio::Poll, park: Park) {
         streams: Slab::new(),
         deadlines: BTreeSet::new(),
         batch: Vec::with_capacity(BATCH),
-        counters: park.counters.clone(),
         park,
     };
     let mut events = mio::Events::with_capacity(1024);
@@ -275,8 +274,8 @@ struct Shelf {
     /// Token expiries, earliest first.
     deadlines: BTreeSet<(Instant, usize)>,
     batch: Vec<Bytes>,
-    counters: Arc<ServerCounters>,
-    /// To park a stream again once a task has written what it could not.
+    /// To park a stream again once a task has written what it could not;
+    /// and its counters.
     park: Park,
 }
 
@@ -343,18 +342,19 @@ impl Shelf {
         for _ in 0..BATCHES_PER_TURN {
             self.batch.clear();
             let sub = &mut parked.stream.opened.subscription;
-            match sub.poll_batch(&mut cx, &mut self.batch, BATCH) {
-                Poll::Pending => return Served::Idle,
-                Poll::Ready(_) if sub.lagged() => return Served::Ended(Ended::Lagged, false),
-                Poll::Ready(false) => return Served::Ended(Ended::by_hub(sub), true),
-                Poll::Ready(true) => {}
+            let Poll::Ready(more) = sub.poll_batch(&mut cx, &mut self.batch, BATCH) else {
+                return Served::Idle;
+            };
+            if let Some((why, tail)) = parked.stream.ended(more) {
+                return Served::Ended(why, tail);
             }
             let written = write_now(&parked.socket, &self.batch);
             self.batch.clear();
             match written {
                 Ok((n, rest)) => {
                     parked.stream.bytes += n as u64;
-                    self.counters
+                    self.park
+                        .counters
                         .bytes_sent
                         .fetch_add(n as u64, Ordering::Relaxed);
                     if let Some(rest) = rest {
@@ -372,7 +372,7 @@ impl Shelf {
 
     /// Hands a stream whose write did not finish to a task of its own.
     fn unpark(&mut self, key: usize, rest: Bytes) {
-        self.counters.unparks.fetch_add(1, Ordering::Relaxed);
+        self.park.counters.unparks.fetch_add(1, Ordering::Relaxed);
         let Parked {
             mut socket, stream, ..
         } = *self.remove(key);
@@ -431,20 +431,15 @@ impl Shelf {
 /// Writes `frames` as one HTTP chunk without waiting: the bytes written, and
 /// what is left if the socket would take no more.
 fn write_now(socket: &mio::net::TcpStream, frames: &[Bytes]) -> io::Result<(usize, Option<Bytes>)> {
-    let len: usize = frames.iter().map(Bytes::len).sum();
-    let (head, head_len) = chunk_head(len);
-    let head = &head[..head_len];
-    let total = head.len() + len + 2;
+    let chunk = Chunk::of(frames);
     // On the stack: no allocation per write. A batch is at most `BATCH`
     // frames (what `poll_batch` is asked for); more is a bug, and panics.
     let mut slices = [IoSlice::new(&[]); BATCH + 2];
-    let count = frames.len();
-    slices[0] = IoSlice::new(head);
-    for (slice, frame) in slices[1..=count].iter_mut().zip(frames) {
-        *slice = IoSlice::new(frame);
+    let count = frames.len() + 2;
+    for (slot, slice) in slices[..count].iter_mut().zip(chunk.slices(frames)) {
+        *slot = slice;
     }
-    slices[count + 1] = IoSlice::new(b"\r\n");
-    let mut rest = &mut slices[..count + 2];
+    let mut rest = &mut slices[..count];
     let mut written = 0;
     while !rest.is_empty() {
         let mut socket = socket;
@@ -456,7 +451,7 @@ fn write_now(socket: &mio::net::TcpStream, frames: &[Bytes]) -> io::Result<(usiz
             }
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                let mut left = BytesMut::with_capacity(total - written);
+                let mut left = BytesMut::with_capacity(chunk.len() - written);
                 for slice in rest.iter() {
                     left.extend_from_slice(slice);
                 }
