@@ -3,8 +3,9 @@
 //!
 //! The data is `P SEQ T` then padding: the publisher's index, its sequence
 //! number (0, 1, 2, ... per publisher) and the publish time in nanoseconds
-//! since a base `Instant` of the load process (which both publishes and
-//! receives, so one clock serves both ends). Each publisher waits for the
+//! since the Unix epoch (read once, then advanced by the monotonic clock, so
+//! load processes on one machine share the time base: one may publish and
+//! others receive, `bench/scale-out.sh`). Each publisher waits for the
 //! answer to one publish before the next, so a server that keeps publish
 //! order delivers each publisher's sequence in order; per-publisher numbers
 //! make the check independent of how publishers interleave.

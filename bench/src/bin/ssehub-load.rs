@@ -30,6 +30,12 @@
 //! and sse-starlette through the same scenarios); the payload and its
 //! checks stay the same.
 //!
+//! With `--receive-only` it publishes nothing and waits for the events
+//! another `ssehub-load` (with `--connections 0`) publishes: several
+//! receiving processes hold more streams than one process may
+//! (`bench/scale-out.sh`). Publish times are wall-clock, so processes on one
+//! machine share the time base.
+//!
 //! See `docs/load.md`; `bench/run.sh` drives it.
 
 use std::path::PathBuf;
@@ -138,6 +144,19 @@ struct Args {
     /// certificate made for a benchmark run).
     #[arg(long)]
     insecure: bool,
+    /// Publish nothing: only receive the `--events` events of `--publishers`
+    /// publishers that another `ssehub-load` sends (run with
+    /// `--connections 0` and the same `--events` and `--publishers`). For
+    /// more streams than one process may hold: several receiving processes,
+    /// one publishing (`bench/scale-out.sh`). The report then lists, per
+    /// event, when this process's last stream had it (`to_all_each_us`), to
+    /// merge with the other processes'.
+    #[arg(long)]
+    receive_only: bool,
+    /// Once every stream is open (or failed), create this file: a script
+    /// waits for it before it starts publishing.
+    #[arg(long)]
+    ready_file: Option<PathBuf>,
 }
 
 /// The body of a publish (`--publish-format`).
@@ -188,7 +207,12 @@ const MAX_LATENCY_US: u64 = 60_000_000;
 struct Shared {
     /// `Authorization` header line for every request, or empty.
     auth_header: String,
+    /// Times are nanoseconds since the Unix epoch, read as `base_wall_ns`
+    /// plus the monotonic time since `base`: every load process on the
+    /// machine shares the time base (a publish time written by one is read
+    /// by another), and within a process time never goes back.
     base: Instant,
+    base_wall_ns: u64,
     /// One per `--url`, with its stream request (HTTP/1.1 only).
     targets: Vec<(Target, Vec<u8>)>,
     /// Where publishers go: one per `--publish-url`, else the `targets`.
@@ -210,8 +234,10 @@ struct Shared {
     /// Events received in all, and those not seen before by their stream.
     received: AtomicU64,
     unique: AtomicU64,
-    /// When the newest event arrived, in ns since `base`.
+    /// When the newest event arrived (see `base`).
     last_delivery_ns: AtomicU64,
+    /// The earliest publish time among the events received.
+    first_publish_ns: AtomicU64,
     histograms: Vec<Mutex<Histogram<u64>>>,
     /// For each published event (publisher `p`'s `seq`-th at `seq *
     /// publishers + p`), the latest latency among the streams that got it,
@@ -221,7 +247,8 @@ struct Shared {
 
 impl Shared {
     fn now_ns(&self) -> u64 {
-        u64::try_from(self.base.elapsed().as_nanos()).unwrap_or(u64::MAX)
+        let elapsed = u64::try_from(self.base.elapsed().as_nanos()).unwrap_or(u64::MAX);
+        self.base_wall_ns.saturating_add(elapsed)
     }
 
     fn transport(&self) -> &'static str {
@@ -334,6 +361,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
     let shared = Arc::new(Shared {
         auth_header,
         base: Instant::now(),
+        base_wall_ns: wall_clock_ns()?,
         targets,
         publish_targets,
         events_path,
@@ -348,6 +376,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
         received: AtomicU64::new(0),
         unique: AtomicU64::new(0),
         last_delivery_ns: AtomicU64::new(0),
+        first_publish_ns: AtomicU64::new(u64::MAX),
         histograms: (0..HISTOGRAM_SHARDS)
             .map(|_| Mutex::new(histogram()))
             .collect(),
@@ -392,6 +421,11 @@ async fn run(args: Args) -> anyhow::Result<()> {
         shared.transport()
     );
 
+    if let Some(path) = &args.ready_file {
+        std::fs::write(path, format!("{connected}\n"))
+            .with_context(|| format!("writing {}", path.display()))?;
+    }
+
     if let Some(idle) = args.idle_seconds {
         tokio::time::sleep(Duration::from_secs_f64(idle)).await;
         let rss_after = sum_of(&args.server_pid, rss_kb);
@@ -424,7 +458,12 @@ async fn run(args: Args) -> anyhow::Result<()> {
     let publish_start = Instant::now();
     let publish_start_ns = shared.now_ns();
     let mut publishers = JoinSet::new();
-    for p in 0..args.publishers {
+    let publishing = if args.receive_only {
+        0
+    } else {
+        args.publishers
+    };
+    for p in 0..publishing {
         publishers.spawn(publisher(
             p,
             shared.clone(),
@@ -444,6 +483,26 @@ async fn run(args: Args) -> anyhow::Result<()> {
     while let Some(result) = publishers.join_next().await {
         let (p, count) = result.context("a publisher panicked")??;
         published[p] = count;
+    }
+    if args.receive_only {
+        // What the other process publishes: publisher `p` the events `p`,
+        // `p + P`, ... below `--events` (as `publisher` does).
+        for (p, count) in published.iter_mut().enumerate() {
+            *count = args
+                .events
+                .saturating_sub(p as u64)
+                .div_ceil(args.publishers as u64);
+        }
+        // The publisher starts once every receiving process is ready: wait
+        // for its first event as long as a connect may take.
+        let deadline = tokio::time::Instant::now() + Duration::from_secs_f64(args.connect_timeout);
+        while shared.unique.load(Ordering::Acquire) == 0 && connected > 0 {
+            if tokio::time::Instant::now() >= deadline {
+                eprintln!("ssehub-load: no event received before the connect timeout");
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
     }
     let publish_seconds = publish_start.elapsed().as_secs_f64();
     let events_published: u64 = published.iter().sum();
@@ -519,6 +578,12 @@ async fn run(args: Args) -> anyhow::Result<()> {
     };
     let delivered = shared.unique.load(Ordering::Acquire);
     let last_ns = shared.last_delivery_ns.load(Ordering::Acquire);
+    // Receiving only, the run starts with the first publish this process saw.
+    let publish_start_ns = if args.receive_only {
+        shared.first_publish_ns.load(Ordering::Acquire).min(last_ns)
+    } else {
+        publish_start_ns
+    };
     let delivery_seconds = last_ns.saturating_sub(publish_start_ns) as f64 / 1e9;
     let q = |quantile: f64| {
         if latency.is_empty() {
@@ -559,6 +624,13 @@ async fn run(args: Args) -> anyhow::Result<()> {
             (Some(before), Some(after)) => Some(round(after - before, 2)),
             _ => None,
         },
+        to_all_each_us: args.receive_only.then(|| {
+            shared
+                .to_all_us
+                .iter()
+                .map(|slowest| slowest.load(Ordering::Relaxed))
+                .collect()
+        }),
     };
     println!("{}", serde_json::to_string(&report)?);
     Ok(())
@@ -620,6 +692,19 @@ struct LoadReport {
     to_all_p99_us: u64,
     to_all_max_us: u64,
     server_cpu_seconds: Option<f64>,
+    /// `--receive-only`: per event (publisher `p`'s `seq`-th at `seq * P +
+    /// p`), when this process's last stream had it, in µs after its publish
+    /// (0: no stream had it).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    to_all_each_us: Option<Vec<u64>>,
+}
+
+/// Now, in nanoseconds since the Unix epoch.
+fn wall_clock_ns() -> anyhow::Result<u64> {
+    let since = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .context("the system clock is before 1970")?;
+    Ok(u64::try_from(since.as_nanos())?)
 }
 
 fn round(x: f64, digits: i32) -> f64 {
@@ -913,6 +998,7 @@ fn check(
                 unique += 1;
                 stats.skipped += skipped;
                 let us = now.saturating_sub(t_ns) / 1000;
+                shared.first_publish_ns.fetch_min(t_ns, Ordering::Relaxed);
                 latencies.push(us);
                 let slot = seq as usize * shared.publishers + publisher;
                 if let Some(slowest) = shared.to_all_us.get(slot) {
