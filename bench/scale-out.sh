@@ -11,8 +11,14 @@
 #
 # Usage: bench/scale-out.sh [RESULTS_FILE]   (default: bench/results/scale-out-latest.md)
 #
-#   COUNTS="1000 10000 100000" HUBS=6 EVENTS=50 RATE=5 IDLE_SECONDS=5
-#   PAYLOAD_BYTES=64 SERVER_CPU=0 LOAD_CPU=1 PORT_BASE=18900
+#   COUNTS="1000 10000 100000" HUBS=6 EVENTS=50 IDLE_SECONDS=5
+#   RATE=5 MAX_DELIVERIES=50000 PAYLOAD_BYTES=64 SERVER_CPU=0 LOAD_CPU=1
+#   PORT_BASE=18900
+#
+# Events go out at RATE a second, slower where that would be more than
+# MAX_DELIVERIES a second to all streams together (100,000 streams: 0.5 a
+# second): one load CPU reads about 100,000 events a second, so a faster
+# rate would measure the receivers' queue, not the time of one event to all.
 #
 # The hubs and Redis run on CPU $SERVER_CPU, every load process on
 # $LOAD_CPU. The processes share one time base (each event carries its
@@ -27,6 +33,7 @@ COUNTS=${COUNTS:-"1000 10000 100000"}
 HUBS=${HUBS:-6}
 EVENTS=${EVENTS:-50}
 RATE=${RATE:-5}
+MAX_DELIVERIES=${MAX_DELIVERIES:-50000}
 IDLE_SECONDS=${IDLE_SECONDS:-5}
 PAYLOAD_BYTES=${PAYLOAD_BYTES:-64}
 SERVER_CPU=${SERVER_CPU:-0}
@@ -127,9 +134,12 @@ run() {
     for pid in "${hub_pids[@]}"; do rss1+=("$(rss_kb "$pid")"); done
     redis1=$(rss_kb "$redis_pid")
 
-    say "$count streams: publishing $EVENTS events at $RATE/s through the first hub"
+    local rate
+    rate=$(awk -v r="$RATE" -v m="$MAX_DELIVERIES" -v n="$count" 'BEGIN { x = m / n; print (x < r ? x : r) }')
+    echo "$rate" >"$logs/rate-$count"
+    say "$count streams: publishing $EVENTS events at $rate/s through the first hub"
     taskset -c "$LOAD_CPU" "$bin/ssehub-load" --url "http://127.0.0.1:${hub_ports[0]}" \
-        --connections 0 --events "$EVENTS" --rate "$RATE" --publishers 1 \
+        --connections 0 --events "$EVENTS" --rate "$rate" --publishers 1 \
         --payload-bytes "$PAYLOAD_BYTES" >"$logs/pub-$count.json" 2>"$logs/pub-$count.log"
     for pid in "${receivers[@]}"; do wait "$pid" || true; done
     stop_all
@@ -213,18 +223,18 @@ mkdir -p "$(dirname "$results")"
 
 $(date -u '+%Y-%m-%d %H:%M UTC'), commit $(git rev-parse --short HEAD 2>/dev/null || echo unknown)$(git diff --quiet HEAD -- 2>/dev/null || echo ' (with local changes)'), $(redis-server --version | awk '{print $3}'),
 $(nproc) CPUs ($(grep -m1 'model name' /proc/cpuinfo 2>/dev/null | sed 's/.*: //')), $(uname -sr);
-hubs and Redis on CPU $SERVER_CPU, $HUBS receiving load processes and the publisher on CPU $LOAD_CPU; $EVENTS events at $RATE/s to all streams, payload $PAYLOAD_BYTES bytes.
+hubs and Redis on CPU $SERVER_CPU, $HUBS receiving load processes and the publisher on CPU $LOAD_CPU; $EVENTS events to all streams at $RATE/s, or $MAX_DELIVERIES deliveries/s where that is slower (the rate column), payload $PAYLOAD_BYTES bytes.
 "To all": per event, until the last stream of every process had it. RSS per stream: the hubs' growth (summed) and Redis's, over the open streams.
 
-| streams | hubs | RSS per idle stream, hubs (B) | Redis (B) | connect (s) | to all p50 (ms) | to all p99 (ms) | delivery p99, worst process (ms) | gaps | duplicates | missing somewhere |
-|---|---|---|---|---|---|---|---|---|---|---|
+| streams | hubs | RSS per idle stream, hubs (B) | Redis (B) | connect (s) | events/s | to all p50 (ms) | to all p99 (ms) | delivery p99, worst process (ms) | gaps | duplicates | missing somewhere |
+|---|---|---|---|---|---|---|---|---|---|---|---|
 EOF
     for count in $COUNTS; do
         idle=$(line "$count" idle)
         load=$(line "$count" load)
-        printf '| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n' "$count" "$HUBS" \
+        printf '| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n' "$count" "$HUBS" \
             "$(field "$idle" server_rss_per_connection_bytes)" "$(field "$idle" redis_rss_per_connection_bytes)" \
-            "$(field "$idle" connect_seconds)" \
+            "$(field "$idle" connect_seconds)" "$(cat "$logs/rate-$count")" \
             "$(ms "$(field "$load" to_all_p50_us)")" "$(ms "$(field "$load" to_all_p99_us)")" \
             "$(ms "$(field "$load" latency_p99_us)")" \
             "$(field "$load" gaps)" "$(field "$load" duplicates)" "$(field "$load" events_missing_somewhere)"
