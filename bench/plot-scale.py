@@ -85,13 +85,20 @@ def main():
         left.plot(out[0], out[1], marker="s", color="#d62728", label=f"{hubs} hubs on Redis")
         for n, b in zip(out[0], out[1]):
             if b is not None:
-                left.annotate(f"{b:,.0f} B", (n, b), textcoords="offset points", xytext=(0, -14), ha="center")
+                left.annotate(f"{b:,.0f} B", (n, b), textcoords="offset points", xytext=(0, -16), ha="center",
+                              color="#d62728")
         top = max([top] + [b for b in out[1] if b is not None])
         left.legend(loc="upper right", fontsize="small")
     left.set_title("server RSS per idle stream")
     left.set_xlabel("streams")
     left.set_ylabel("bytes")
-    left.set_ylim(bottom=0, top=top * 1.25)
+    if out:
+        # A few hundred streams a hub cost their hub's fixed memory: a log
+        # scale keeps the large counts readable.
+        left.set_yscale("log")
+        left.set_ylim(bottom=300, top=top * 2)
+    else:
+        left.set_ylim(bottom=0, top=top * 1.25)
 
     right.plot(counts, p50, marker="o", label="one hub: to all, p50", color="#aec7e8")
     right.plot(counts, p99, marker="o", label="one hub: to all, p99", color="#1f77b4")
@@ -109,7 +116,8 @@ def main():
         right.plot(out[0], out[3], marker="s", label=f"{hubs} hubs: to all, p99", color="#d62728")
         for n, ms, b in zip(out[0], out[3], out[4]):
             label = f"{ms:.0f} ms" + (" (lost or doubled!)" if b else "")
-            right.annotate(label, (n, ms), textcoords="offset points", xytext=(0, -14), ha="center")
+            right.annotate(label, (n, ms), textcoords="offset points", xytext=(0, -16), ha="center",
+                           color="#d62728")
         highest = max([highest] + out[3])
     right.set_title("one event to every stream: until the last has it")
     right.set_xlabel("streams")
