@@ -102,8 +102,8 @@ use std::time::Duration;
 
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use ssehub::backend::{
-    Backend, BackendError, BoxFuture, EventId, Expect, Feed, Health, Heartbeat, Position, Presence,
-    Present, Record, Replay, SignalChange, SignalState, Stored,
+    Appended, Backend, BackendError, BoxFuture, EventId, Expect, Feed, Health, Heartbeat, Position,
+    Presence, Present, Record, Replay, SignalChange, SignalState, Stored,
 };
 use ssehub::control::ResetReason;
 use ssehub::Topic;
@@ -334,7 +334,7 @@ impl Backend for RedisBackend {
         }
     }
 
-    fn append(&self, record: Record) -> BoxFuture<'_, Result<EventId, BackendError>> {
+    fn append(&self, record: Record) -> BoxFuture<'_, Result<Appended, BackendError>> {
         Box::pin(async move {
             self.shared.check_writable()?;
             let topics = entry::topics_json(&record.topics);
@@ -358,7 +358,9 @@ impl Backend for RedisBackend {
                 .query_async(&mut conn)
                 .await
                 .map_err(write_error)?;
-            EventId::new(id).map_err(BackendError::other)
+            EventId::new(id)
+                .map(Appended::New)
+                .map_err(BackendError::other)
         })
     }
 

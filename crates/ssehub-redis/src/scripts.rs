@@ -8,7 +8,7 @@ use std::sync::LazyLock;
 use redis::aio::ConnectionLike;
 use redis::Script;
 use ssehub::backend::{
-    BackendError, EventId, Expect, Idempotency, SignalChange, SignalState, Stored,
+    Appended, BackendError, EventId, Expect, Idempotency, SignalChange, SignalState, Stored,
 };
 
 use crate::entry::{parse_signal, Keys};
@@ -48,16 +48,16 @@ fn other(e: impl Into<ssehub::backend::Cause>) -> BackendError {
 }
 
 // KEYS: stream, the publish key. ARGV: max_len, topics, body, window (ms).
-// Answers the id of the first append with this key, appending only if
-// there was none within the window.
+// Appends only if there was no append with this key within the window:
+// `{1, id}` when it appended, `{0, id of the first}` when not.
 static APPEND_ONCE: LazyLock<Script> = LazyLock::new(|| {
     Script::new(
         r"
 local first = redis.call('GET', KEYS[2])
-if first then return first end
+if first then return {0, first} end
 local id = redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[1], '*', 't', ARGV[2], 'b', ARGV[3])
 redis.call('SET', KEYS[2], id, 'PX', ARGV[4])
-return id
+return {1, id}
 ",
     )
 });
@@ -71,9 +71,9 @@ pub(crate) async fn append_once(
     topics: &str,
     body: &[u8],
     key: &Idempotency,
-) -> Result<EventId, BackendError> {
+) -> Result<Appended, BackendError> {
     let window_ms = key.window.as_millis().max(1);
-    let id: String = APPEND_ONCE
+    let (appended, id): (u8, String) = APPEND_ONCE
         .key(&keys.stream)
         .key(format!("{}{}", keys.publish_key, key.key))
         .arg(max_len)
@@ -83,7 +83,12 @@ pub(crate) async fn append_once(
         .invoke_async(conn)
         .await
         .map_err(write_error)?;
-    EventId::new(id).map_err(other)
+    let id = EventId::new(id).map_err(other)?;
+    Ok(if appended == 1 {
+        Appended::New(id)
+    } else {
+        Appended::Repeated(id)
+    })
 }
 
 /// What a script did.

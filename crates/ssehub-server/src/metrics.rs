@@ -83,8 +83,13 @@ impl Collector for HubCollector {
         let counters = [
             (
                 "ssehub_events_published",
-                "Events published",
+                "Events published (a publish repeated with its idempotency key counts once)",
                 s.events_published,
+            ),
+            (
+                "ssehub_publishes_repeated",
+                "Publishes answered with an earlier publish's id (same idempotency key)",
+                s.publishes_repeated,
             ),
             (
                 "ssehub_events_delivered",

@@ -37,27 +37,10 @@ fn fds(pid: u32) -> usize {
         .count()
 }
 
-/// A gauge from `/metrics`.
-async fn gauge(hub: &common::Remote, name: &str) -> u64 {
-    let text = hub
-        .http
-        .get(format!("{}/metrics", hub.base))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    text.lines()
-        .find_map(|l| l.strip_prefix(&format!("{name} ")))
-        .and_then(|v| v.trim().parse().ok())
-        .unwrap_or_else(|| panic!("{name} in /metrics"))
-}
-
 /// Waits until the hub holds no stream (the round's clients are gone).
 async fn settled(hub: &common::Remote) {
     tokio::time::timeout(WAIT, async {
-        while gauge(hub, "ssehub_connections").await != 0 {
+        while hub.metric("ssehub_connections").await != 0 {
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
     })
@@ -130,7 +113,7 @@ async fn a_steady_load_levels_off() {
         let sample = Sample {
             rss_kib: rss_kib(pid),
             fds: fds(pid),
-            tasks: gauge(&hub, "ssehub_tasks").await,
+            tasks: hub.metric("ssehub_tasks").await,
         };
         eprintln!("soak round {n}: {sample:?}");
         samples.push(sample);

@@ -106,6 +106,32 @@ pub struct Record {
     pub idempotency: Option<Idempotency>,
 }
 
+/// What [`Backend::append`] did.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Appended {
+    /// The record was appended as the event with this id.
+    New(EventId),
+    /// A record with the same [`Idempotency`] key was appended within its
+    /// window, as the event with this id: nothing was appended now.
+    Repeated(EventId),
+}
+
+impl Appended {
+    /// The event's id, whether appended now or before.
+    pub fn id(&self) -> &EventId {
+        match self {
+            Appended::New(id) | Appended::Repeated(id) => id,
+        }
+    }
+
+    /// The event's id, whether appended now or before.
+    pub fn into_id(self) -> EventId {
+        match self {
+            Appended::New(id) | Appended::Repeated(id) => id,
+        }
+    }
+}
+
 /// A publish's idempotency key. A backend appends a record with a key at
 /// most once within `window`: a record whose key it has seen within the
 /// window is not appended again; [`Backend::append`] answers the first
@@ -208,11 +234,12 @@ pub trait Backend: Send + Sync + std::fmt::Debug + 'static {
     /// [`Feed::start_at`] if it starts after earlier events).
     fn start(&self, feed: Feed);
 
-    /// Appends an event and returns its id. It reaches this node's
-    /// subscribers through the feed (before or after this returns). With an
-    /// [`Idempotency`] key seen within its window: appends nothing and
-    /// returns the id of the first record with that key.
-    fn append(&self, record: Record) -> BoxFuture<'_, Result<EventId, BackendError>>;
+    /// Appends an event: [`Appended::New`] with its id. It reaches this
+    /// node's subscribers through the feed (before or after this returns).
+    /// With an [`Idempotency`] key seen within its window: appends nothing
+    /// and answers [`Appended::Repeated`] with the id of the first record
+    /// with that key.
+    fn append(&self, record: Record) -> BoxFuture<'_, Result<Appended, BackendError>>;
 
     /// Where `id` stands in the order, if it is an id this backend gives
     /// (whether or not it is still in history).

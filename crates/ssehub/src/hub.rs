@@ -8,7 +8,9 @@ use std::time::Duration;
 use bytes::Bytes;
 use ssehub_core::Event;
 
-use crate::backend::{Backend, BackendError, Health, Idempotency, Memory, Record, Replay};
+use crate::backend::{
+    Appended, Backend, BackendError, Health, Idempotency, Memory, Record, Replay,
+};
 use crate::control;
 use crate::error::{PublishError, SubscribeError};
 use crate::feed::Feed;
@@ -84,6 +86,7 @@ pub(crate) struct HubInner {
     pub(crate) lost_leaves: Mutex<Vec<presence::Presence>>,
     pub(crate) closed: AtomicBool,
     published: AtomicU64,
+    repeated: AtomicU64,
     resumes: AtomicU64,
     resets: AtomicU64,
     close_commands: AtomicU64,
@@ -266,6 +269,7 @@ impl HubBuilder {
                 lost_leaves: Mutex::new(Vec::new()),
                 closed: AtomicBool::new(false),
                 published: AtomicU64::new(0),
+                repeated: AtomicU64::new(0),
                 resumes: AtomicU64::new(0),
                 resets: AtomicU64::new(0),
                 close_commands: AtomicU64::new(0),
@@ -382,8 +386,12 @@ pub struct Stats {
     pub connections: usize,
     /// Topics with at least one subscription.
     pub topics: usize,
-    /// Events published.
+    /// Events published (a publish repeated with its idempotency key
+    /// counts once).
     pub events_published: u64,
+    /// Publishes answered with an earlier publish's id, their idempotency
+    /// key seen within its window: retries, not appended again.
+    pub publishes_repeated: u64,
     /// Events queued for subscribers (one per subscriber per event).
     pub events_delivered: u64,
     /// Subscribers disconnected for falling behind.
@@ -488,9 +496,16 @@ impl Hub {
             body: event.without_id().encode(),
             idempotency,
         };
-        let id = self.bounded(self.inner.backend.append(record)).await?;
-        self.inner.published.fetch_add(1, Ordering::Relaxed);
-        Ok(id)
+        match self.bounded(self.inner.backend.append(record)).await? {
+            Appended::New(id) => {
+                self.inner.published.fetch_add(1, Ordering::Relaxed);
+                Ok(id)
+            }
+            Appended::Repeated(id) => {
+                self.inner.repeated.fetch_add(1, Ordering::Relaxed);
+                Ok(id)
+            }
+        }
     }
 
     /// Waits for a backend write at most [`HubBuilder::write_timeout`].
@@ -846,6 +861,7 @@ impl Hub {
             connections: inner.registry.connections(),
             topics: inner.registry.topics(),
             events_published: inner.published.load(Ordering::Relaxed),
+            publishes_repeated: inner.repeated.load(Ordering::Relaxed),
             events_delivered: counters.delivered.load(Ordering::Relaxed),
             lag_disconnects: counters.lag_disconnects.load(Ordering::Relaxed),
             lag_skips: counters.lag_skips.load(Ordering::Relaxed),

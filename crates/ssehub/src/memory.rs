@@ -9,8 +9,8 @@ use serde_json::Value;
 use bytes::Bytes;
 
 use crate::backend::{
-    Backend, BackendError, BoxFuture, Expect, Health, Idempotency, Record, Replay, SignalChange,
-    SignalState, Stored,
+    Appended, Backend, BackendError, BoxFuture, Expect, Health, Idempotency, Record, Replay,
+    SignalChange, SignalState, Stored,
 };
 use crate::control::ResetReason;
 use crate::feed::{self, Feed};
@@ -124,12 +124,12 @@ impl Backend for Memory {
         let _ = self.feed.set(feed);
     }
 
-    fn append(&self, record: Record) -> BoxFuture<'_, Result<EventId, BackendError>> {
+    fn append(&self, record: Record) -> BoxFuture<'_, Result<Appended, BackendError>> {
         let mut log = self.log();
         let now = Instant::now();
         if let Some(key) = &record.idempotency {
             if let Some(first) = log.keys.get(key, now) {
-                return ready(Ok(first));
+                return ready(Ok(Appended::Repeated(first)));
             }
         }
         let topics = record.topics.clone();
@@ -139,7 +139,7 @@ impl Backend for Memory {
         if let Some(key) = &record.idempotency {
             log.keys.insert(key, id.clone(), now);
         }
-        ready(Ok(id))
+        ready(Ok(Appended::New(id)))
     }
 
     fn position_of(&self, id: &str) -> Option<Position> {

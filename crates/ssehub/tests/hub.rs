@@ -427,6 +427,9 @@ async fn a_keyed_publish_is_applied_once_within_the_window() {
     let got = events(&mut sub, 2).await;
     assert_eq!(data(&got), ["a", "b"]);
     assert_eq!(got[0].last_event_id, first.as_str());
+    // The retry is counted as a repeat, not as an event published.
+    let stats = hub.stats();
+    assert_eq!((stats.events_published, stats.publishes_repeated), (2, 1));
 }
 
 #[tokio::test]

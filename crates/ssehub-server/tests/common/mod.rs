@@ -86,6 +86,25 @@ impl Remote {
         .await
     }
 
+    /// A metric's value from `/metrics` (a gauge, or a counter by its
+    /// `_total` name).
+    pub async fn metric(&self, name: &str) -> u64 {
+        let text = within("GET /metrics", async {
+            let res = self
+                .http
+                .get(format!("{}/metrics", self.base))
+                .send()
+                .await
+                .unwrap();
+            res.text().await.unwrap()
+        })
+        .await;
+        text.lines()
+            .find_map(|l| l.strip_prefix(&format!("{name} ")))
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap_or_else(|| panic!("{name} in /metrics:\n{text}"))
+    }
+
     pub async fn publish(&self, body: Value) -> (u16, Value) {
         within("POST /publish", async {
             let res = self
