@@ -3,7 +3,9 @@
 //! that retries with idempotency keys, and subscribers that drop their
 //! connection at random and resume on either hub, while the run in turn
 //! kills a hub with SIGKILL and restarts it, stalls Redis (SIGSTOP) past
-//! the hub's write timeout, restarts Redis, and kills the other hub.
+//! the hub's write timeout, restarts Redis, and kills the other hub. Half
+//! the subscribers cut their connection inside a frame: they have read part
+//! of an event when it breaks.
 //!
 //! The checker proves from what each subscriber received: every publish the
 //! hub accepted (200) is delivered once, in the hub's order; none twice; a
@@ -15,12 +17,13 @@ mod common;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::process::Child;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use futures_util::StreamExt;
-use ssehub_core::Item;
+use bytes::Bytes;
+use futures_util::{Stream, StreamExt};
+use ssehub_core::{EventStream, Item};
 use ssehub_redis::testing::RedisServer;
 
 /// Longest any answer may take (the hub's write timeout is 3 s).
@@ -144,6 +147,34 @@ struct Received {
     events: Vec<(u64, String)>,
     resets: usize,
     connections: usize,
+    /// Connections that broke with part of a frame read.
+    cut_inside_a_frame: usize,
+}
+
+/// The body of a stream its client cuts inside a frame: once `cut` is set,
+/// the next chunk of the body is passed on only in part (a strict prefix),
+/// and the body ends there, as a connection that breaks mid-frame. The
+/// parser then holds part of an event, which must not count: the resume
+/// brings it whole. `cuts` counts the bodies cut so.
+fn cut_inside_a_frame(
+    body: impl Stream<Item = reqwest::Result<Bytes>> + Send + 'static,
+    cut: Arc<AtomicBool>,
+    cuts: Arc<AtomicUsize>,
+    mut rng: Lcg,
+) -> impl Stream<Item = reqwest::Result<Bytes>> + Send + 'static {
+    body.scan(false, move |ended, chunk| {
+        let next = match chunk {
+            _ if *ended => None,
+            Ok(bytes) if bytes.len() > 1 && cut.load(Ordering::Relaxed) => {
+                *ended = true;
+                cuts.fetch_add(1, Ordering::Relaxed);
+                let keep = 1 + rng.next(bytes.len() as u64 - 1) as usize;
+                Some(Ok(bytes.slice(..keep)))
+            }
+            other => Some(other),
+        };
+        std::future::ready(next)
+    })
 }
 
 async fn subscriber(
@@ -186,14 +217,37 @@ async fn subscriber(
         if got.connections == 1 {
             let _ = connected.send(()).await;
         }
-        let mut items = common::items(response);
-        // This connection lives 0.2 to 1.5 s, then the client drops it.
+        // Odd subscribers cut inside a frame, even ones between reads.
+        let inside = n % 2 == 1;
+        let cutting = Arc::new(AtomicBool::new(false));
+        let cuts = Arc::new(AtomicUsize::new(0));
+        let mut items: common::Items = if inside {
+            let body = cut_inside_a_frame(
+                response.bytes_stream(),
+                cutting.clone(),
+                cuts.clone(),
+                Lcg(rng.next(u64::MAX)),
+            );
+            Box::pin(EventStream::new(body))
+        } else {
+            common::items(response)
+        };
+        // This connection lives 0.2 to 1.5 s, then the client drops it
+        // (inside a frame: with the next bytes to come, within 2 s).
         let lifetime = Duration::from_millis(200 + rng.next(1300));
         let cut = tokio::time::sleep(lifetime);
         tokio::pin!(cut);
+        let give_up = tokio::time::sleep(lifetime + Duration::from_secs(2));
+        tokio::pin!(give_up);
         loop {
             tokio::select! {
-                _ = &mut cut => break,
+                _ = &mut cut, if !cutting.load(Ordering::Relaxed) => {
+                    if !inside {
+                        break;
+                    }
+                    cutting.store(true, Ordering::Relaxed);
+                }
+                _ = &mut give_up => break,
                 item = items.next() => match item {
                     Some(Ok(Item::Event(e))) => {
                         if !e.last_event_id.is_empty() {
@@ -214,6 +268,7 @@ async fn subscriber(
                 },
             }
         }
+        got.cut_inside_a_frame += cuts.load(Ordering::Relaxed);
     }
 }
 
@@ -299,6 +354,12 @@ async fn chaos_loses_and_duplicates_nothing_accepted() {
     for (n, got) in received.iter().enumerate() {
         let who = format!("subscriber {n} ({} connections)", got.connections);
         assert!(got.connections > 3, "{who}: it resumed");
+        if n % 2 == 1 {
+            assert!(
+                got.cut_inside_a_frame > 0,
+                "{who}: some connections were cut inside a frame"
+            );
+        }
         assert_eq!(got.resets, 0, "{who}: history covers the run");
         let mut seen = BTreeSet::new();
         for pair in got.events.windows(2) {
@@ -333,10 +394,11 @@ async fn chaos_loses_and_duplicates_nothing_accepted() {
         );
     }
     eprintln!(
-        "chaos: {} accepted, {} refused (503), {} unknown; {:?} connections",
+        "chaos: {} accepted, {} refused (503), {} unknown; {:?} connections, of which {:?} cut inside a frame",
         outcomes.accepted.len(),
         outcomes.refused.len(),
         outcomes.unknown.len(),
-        received.iter().map(|r| r.connections).collect::<Vec<_>>()
+        received.iter().map(|r| r.connections).collect::<Vec<_>>(),
+        received.iter().map(|r| r.cut_inside_a_frame).collect::<Vec<_>>()
     );
 }

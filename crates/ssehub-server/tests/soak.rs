@@ -104,7 +104,14 @@ async fn a_steady_load_levels_off() {
         .ok()
         .and_then(|r| r.parse().ok())
         .unwrap_or(8);
-    let (child, addr) = common::serve(&["--listen", "127.0.0.1:0", "--log-format", "json"], &[]);
+    // `reliability/soak.sh` may bound history lower, so that a long run
+    // fills it and shows memory level off with history full.
+    let history = std::env::var("SSEHUB_SOAK_HISTORY_EVENTS").ok();
+    let mut args = vec!["--listen", "127.0.0.1:0", "--log-format", "json"];
+    if let Some(events) = &history {
+        args.extend(["--history-events", events]);
+    }
+    let (child, addr) = common::serve(&args, &[]);
     let pid = child.id();
     let hub = common::Remote::new(format!("http://{addr}"));
     let mut samples = Vec::new();
