@@ -21,7 +21,12 @@
 #   SLOW_CONNS=2000 SLOW_INTERVAL_MS=1000
 #   OVERSIZED_WORKERS=2 OVERSIZED_RATE=20 (requests/s; 0: as fast as answered)
 #   STALL_CONNS=200 STALL_SECONDS=5 FILLER_RATE=100 FILLER_BYTES=16384
-#   ABUSES="churn slowloris oversized stall"  WARMUP=2
+#   STALL_STREAMS_PER_CONNECTION=10 (stall-h2)
+#   ABUSES="churn slowloris oversized stall stall-h2"  WARMUP=2
+#
+# stall-h2 is stall over HTTP/2: that scenario's hub (with and without the
+# abuse) serves TLS with a certificate made for the run (openssl), and the
+# healthy clients and the abuser speak HTTP/2 to it.
 #   SERVER_CPU=0 LOAD_CPU=1 ABUSE_CPU=1 ABUSE_NICE=10 PORT_BASE=18500
 #   SSEHUB_SERVE_ARGS=""  (extra flags of `ssehub serve`)
 set -euo pipefail
@@ -37,7 +42,8 @@ OVERSIZED_RATE=${OVERSIZED_RATE:-20}
 STALL_SECONDS=${STALL_SECONDS:-5}
 FILLER_RATE=${FILLER_RATE:-100}
 FILLER_BYTES=${FILLER_BYTES:-16384}
-ABUSES=${ABUSES:-"churn slowloris oversized stall"}
+ABUSES=${ABUSES:-"churn slowloris oversized stall stall-h2"}
+STALL_STREAMS_PER_CONNECTION=${STALL_STREAMS_PER_CONNECTION:-10}
 WARMUP=${WARMUP:-2}
 SERVER_CPU=${SERVER_CPU:-0}
 LOAD_CPU=${LOAD_CPU:-1}
@@ -77,14 +83,25 @@ cleanup() {
 trap cleanup EXIT
 trap 'cleanup; exit 130' INT TERM
 
-# start_server: a fresh `ssehub serve` on a fresh port, pinned to
-# $SERVER_CPU; $server_pid is the server itself (taskset execs it).
+# A certificate for the HTTP/2 scenario (stall-h2), made once.
+case " $ABUSES " in
+    *" stall-h2 "*)
+        openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 \
+            -subj "/CN=127.0.0.1" -addext "subjectAltName=IP:127.0.0.1" \
+            -keyout "$logs/key.pem" -out "$logs/cert.pem" 2>/dev/null
+        ;;
+esac
+
+# start_server [https]: a fresh `ssehub serve` on a fresh port, pinned to
+# $SERVER_CPU, serving TLS with the run's certificate when asked;
+# $server_pid is the server itself (taskset execs it).
 start_server() {
     port=$((port + 1))
-    local log="$logs/ssehub-$port.log"
+    local log="$logs/ssehub-$port.log" tls=()
+    if [ "${1:-}" = https ]; then tls=(--tls-cert "$logs/cert.pem" --tls-key "$logs/key.pem"); fi
     # SSEHUB_SERVE_ARGS holds several words.
     # shellcheck disable=SC2086
-    taskset -c "$SERVER_CPU" "$bin/ssehub" serve --listen "127.0.0.1:$port" $SSEHUB_SERVE_ARGS >"$log" 2>&1 &
+    taskset -c "$SERVER_CPU" "$bin/ssehub" serve --listen "127.0.0.1:$port" "${tls[@]}" $SSEHUB_SERVE_ARGS >"$log" 2>&1 &
     server_pid=$!
     wait_listening ssehub "$log"
 }
@@ -114,6 +131,7 @@ abuse_args() {
         slowloris) echo "--mode slowloris --connections $SLOW_CONNS --interval-ms $SLOW_INTERVAL_MS" ;;
         oversized) echo "--mode oversized --connections $OVERSIZED_WORKERS --rate $OVERSIZED_RATE" ;;
         stall) echo "--mode stall --connections $STALL_CONNS --stall-seconds $STALL_SECONDS --filler-rate $FILLER_RATE --filler-bytes $FILLER_BYTES" ;;
+        stall-h2) echo "--mode stall --insecure --streams-per-connection $STALL_STREAMS_PER_CONNECTION --connections $STALL_CONNS --stall-seconds $STALL_SECONDS --filler-rate $FILLER_RATE --filler-bytes $FILLER_BYTES" ;;
         *) say "unknown abuse $1"; exit 2 ;;
     esac
 }
@@ -123,8 +141,9 @@ abuse_args() {
 # A[KEY] (the abuser's) and RSS[KEY] (peak KiB).
 declare -A L A RSS
 scenario() {
-    local key=$1 abuse=$2 out
-    start_server
+    local key=$1 abuse=$2 out scheme=http tls=()
+    case $key in *-h2) scheme=https; tls=(--insecure) ;; esac
+    start_server "$scheme"
     echo 0 >"$logs/$key.rss"
     sample_rss "$server_pid" "$logs/$key.rss" &
     sampler_pid=$!
@@ -134,13 +153,13 @@ scenario() {
         say "$key: ssehub-abuse $args"
         # shellcheck disable=SC2086 # several flags
         taskset -c "$ABUSE_CPU" nice -n "$ABUSE_NICE" "$bin/ssehub-abuse" \
-            --url "http://127.0.0.1:$port" --duration 0 $args \
+            --url "$scheme://127.0.0.1:$port" --duration 0 $args \
             >"$logs/$key.abuse.json" 2>"$logs/$key.abuse.log" &
         abuse_pid=$!
         sleep "$WARMUP"
     fi
     say "$key: ssehub-load, $HEALTHY_CONNS subscribers, $HEALTHY_EVENTS events at $HEALTHY_RATE/s"
-    out=$(taskset -c "$LOAD_CPU" "$bin/ssehub-load" --url "http://127.0.0.1:$port" \
+    out=$(taskset -c "$LOAD_CPU" "$bin/ssehub-load" --url "$scheme://127.0.0.1:$port" "${tls[@]}" \
         --server-pid "$server_pid" --payload-bytes "$PAYLOAD_BYTES" \
         --connections "$HEALTHY_CONNS" --events "$HEALTHY_EVENTS" \
         --rate "$HEALTHY_RATE" --publishers 2 \
@@ -196,7 +215,7 @@ achieved() {
         churn) echo "$(field "$j" streams_per_sec) streams opened and closed/s ($(field "$j" streams_opened) in $(field "$j" seconds) s); answers $(statuses "$j"); $errors" ;;
         slowloris) echo "$(field "$j" held_peak) unfinished heads held at once ($(field "$j" held_at_end) at the end), $(field "$j" bytes_sent) bytes sent in $(field "$j" seconds) s; $(field "$j" closed_by_server) closed by the hub (answers $(statuses "$j")); $errors" ;;
         oversized) echo "$(field "$j" requests_per_sec) requests/s, $(field "$j" mb_sent_per_sec) MB/s ($(field "$j" bytes_sent) bytes in $(field "$j" seconds) s); answers $(statuses "$j"); $errors" ;;
-        stall) echo "$(field "$j" held_peak) unread streams at once, $(field "$j" connects) opened in $(field "$j" seconds) s (answers $(statuses "$j")); when checked after ${STALL_SECONDS} s: $(field "$j" closed_by_server) cut by the hub, $(field "$j" still_open_when_checked) with no end of stream within 5 s of reading; $(field "$j" filler_published) filler events of $FILLER_BYTES B; $errors" ;;
+        stall | stall-h2) echo "$(field "$j" held_peak) unread streams at once, $(field "$j" connects) opened in $(field "$j" seconds) s (answers $(statuses "$j")); when checked after ${STALL_SECONDS} s: $(field "$j" closed_by_server) cut by the hub, $(field "$j" still_open_when_checked) with no end of stream within 5 s of reading; $(field "$j" filler_published) filler events of $FILLER_BYTES B; $errors" ;;
         *) echo "" ;;
     esac
 }
@@ -245,6 +264,7 @@ $(nproc) CPUs ($(grep -m1 'model name' /proc/cpuinfo 2>/dev/null | sed 's/.*: //
 the abuser (\`ssehub-abuse\`) on CPU $ABUSE_CPU at nice $ABUSE_NICE; SCALE=$SCALE.
 Healthy load: $HEALTHY_CONNS subscribers, $HEALTHY_EVENTS events of $PAYLOAD_BYTES bytes at $HEALTHY_RATE events/s from 2 publishers.
 Latency: publish to receipt by the healthy subscribers, p50 / p99 in ms; "without": the same load alone, on a fresh server, just before.
+stall-h2: the hub serves TLS with a certificate made for the run, and every client of that scenario (with and without the abuse) speaks HTTP/2.
 RSS: the server's peak during the scenario (sampled every 0.1 s). CPU: the server's CPU seconds while the healthy events were published and delivered.
 
 | abuse | what the abuser achieved | healthy p50 / p99 without (ms) | with (ms) | p99 ratio | server RSS peak without / with (MB) | server CPU without / with (s) | healthy gaps / duplicates without / with |

@@ -43,6 +43,8 @@ pub enum Verify {
 #[derive(Clone)]
 pub struct Tls {
     connector: TlsConnector,
+    /// The HTTP/2 flow-control windows it offers: per stream, per connection.
+    windows: (u32, u32),
 }
 
 impl std::fmt::Debug for Tls {
@@ -84,7 +86,16 @@ impl Tls {
         config.alpn_protocols = vec![b"h2".to_vec()];
         Ok(Tls {
             connector: TlsConnector::from(Arc::new(config)),
+            windows: (STREAM_WINDOW, CONNECTION_WINDOW),
         })
+    }
+
+    /// The same client offering other flow-control windows on the
+    /// connections it opens (a client that reads slowly, or not at all,
+    /// offers little).
+    pub fn with_windows(mut self, stream: u32, connection: u32) -> Tls {
+        self.windows = (stream, connection);
+        self
     }
 
     /// Opens an HTTP/2 connection to `target` (TCP, TLS with ALPN `h2`, the
@@ -113,8 +124,8 @@ impl Tls {
             bail!("the server did not choose HTTP/2 (ALPN h2)");
         }
         let (send, conn) = h2::client::Builder::new()
-            .initial_window_size(STREAM_WINDOW)
-            .initial_connection_window_size(CONNECTION_WINDOW)
+            .initial_window_size(self.windows.0)
+            .initial_connection_window_size(self.windows.1)
             .handshake::<_, Bytes>(tls)
             .await
             .context("HTTP/2 handshake")?;

@@ -19,6 +19,36 @@ pub mod payload;
 use std::future::Future;
 use std::process::ExitCode;
 
+/// A connection for publishing: HTTP/1.1 keep-alive, or its own HTTP/2
+/// connection over TLS; either way one request at a time.
+#[derive(Debug)]
+pub enum Poster {
+    /// Plain HTTP/1.1.
+    Http1(http::Client),
+    /// HTTP/2 over TLS.
+    H2(https::Client),
+}
+
+impl Poster {
+    /// `POST path` with a body of `content_type`; returns the status and the
+    /// body.
+    ///
+    /// # Errors
+    ///
+    /// When connecting fails, or the exchange breaks off.
+    pub async fn post(
+        &mut self,
+        path: &str,
+        content_type: &str,
+        body: &[u8],
+    ) -> anyhow::Result<(u16, Vec<u8>)> {
+        match self {
+            Poster::Http1(client) => client.post(path, content_type, body).await,
+            Poster::H2(client) => client.post(path, content_type, body).await,
+        }
+    }
+}
+
 /// A load tool's `main`: `run` on a multi-thread runtime with `threads`
 /// workers (0: one per CPU it may run on); an error is printed as
 /// `{name}: {error}` and exits 1.

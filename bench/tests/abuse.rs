@@ -7,7 +7,7 @@ use std::process::Command;
 mod common;
 
 use serde_json::Value;
-use ssehub_server::Config;
+use ssehub_server::{Config, Tls};
 
 /// Serves a fresh hub on `config` and runs `ssehub-abuse` with `args`
 /// against it for `seconds`; returns its JSON line.
@@ -114,4 +114,36 @@ async fn slowloris_and_stall_hold_connections() {
     assert_eq!(stall["held_peak"], 5, "{stall}");
     assert!(stall["filler_published"].as_u64().unwrap() > 0, "{stall}");
     assert!(status(&stall, "200") >= 5, "{stall}");
+}
+
+/// Stall over HTTP/2: stalled streams share connections that offer 4 KiB
+/// windows; the hub cuts each once its queue fills with filler events, and
+/// the abuser sees the cut (a reset or an end of stream) when it reads again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stall_over_http2_holds_streams_that_the_hub_cuts() {
+    let dir = std::env::temp_dir().join(format!("ssehub-bench-abuse-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    common::certificate(&dir);
+    let config = Config {
+        tls: Some(Tls::from_pem_files(dir.join("cert.pem"), dir.join("cert.key")).unwrap()),
+        ..Config::default()
+    };
+    let report = common::run_against(config, |port| {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_ssehub-abuse"));
+        command
+            .args(["--url", &format!("https://127.0.0.1:{port}"), "--insecure"])
+            .args(["--duration", "3", "--threads", "1", "--mode", "stall"])
+            .args(["--connections", "4", "--streams-per-connection", "2"])
+            .args(["--stall-seconds", "1", "--filler-rate", "50"]);
+        command
+    })
+    .await;
+    std::fs::remove_dir_all(&dir).unwrap();
+    assert_eq!(report["held_peak"], 4, "{report}");
+    assert!(status(&report, "200") >= 4, "{report}");
+    assert!(report["filler_published"].as_u64().unwrap() > 0, "{report}");
+    assert!(
+        report["closed_by_server"].as_u64().unwrap() >= 1,
+        "the hub cut stalled streams: {report}"
+    );
 }

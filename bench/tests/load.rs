@@ -3,29 +3,12 @@
 //! connection and the certificate checked against a CA made here. A few
 //! streams and events, so that it stays fast.
 
-use std::path::Path;
 use std::process::Command;
 
 mod common;
 
 use serde_json::Value;
 use ssehub_server::{Config, Tls};
-
-/// A CA and a certificate for `localhost` and `127.0.0.1` signed by it,
-/// written to `dir` as `ca.pem`, `cert.pem` and `cert.key`.
-fn certificate(dir: &Path) {
-    let mut ca = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
-    ca.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
-    let ca = rcgen::CertifiedIssuer::self_signed(ca, rcgen::KeyPair::generate().unwrap()).unwrap();
-    let key = rcgen::KeyPair::generate().unwrap();
-    let cert = rcgen::CertificateParams::new(vec!["localhost".into(), "127.0.0.1".into()])
-        .unwrap()
-        .signed_by(&key, &ca)
-        .unwrap();
-    std::fs::write(dir.join("ca.pem"), ca.pem()).unwrap();
-    std::fs::write(dir.join("cert.pem"), cert.pem()).unwrap();
-    std::fs::write(dir.join("cert.key"), key.serialize_pem()).unwrap();
-}
 
 /// Serves a fresh hub (over TLS if `tls`) and runs `ssehub-load` with `args`
 /// against it; returns its JSON line.
@@ -121,7 +104,7 @@ async fn explicit_routes_and_publish_url_reach_the_hub() {
 async fn h2_streams_share_tls_connections_and_receive_every_event() {
     let dir = std::env::temp_dir().join(format!("ssehub-bench-load-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
-    certificate(&dir);
+    common::certificate(&dir);
     let tls = Tls::from_pem_files(dir.join("cert.pem"), dir.join("cert.key")).unwrap();
     let ca = dir.join("ca.pem").display().to_string();
     let report = load(

@@ -2,7 +2,7 @@
 //! next to `ssehub-load`'s healthy clients (`bench/abuse.sh`).
 //!
 //! One `--mode` at a time, for `--duration` seconds (0: until SIGINT or
-//! SIGTERM), over plain HTTP/1.1:
+//! SIGTERM), over plain HTTP/1.1 (`stall` also over HTTP/2 and TLS):
 //!
 //! - `churn`: `--connections` workers open `GET /events` streams, read the
 //!   response head and close at once, at `--rate` streams/s in all (0: as
@@ -22,7 +22,11 @@
 //!   `--filler-rate` events/s of `--filler-bytes` to the filler topic (only
 //!   the stalled streams take it) so that their queues fill; then each reads
 //!   what is there for up to 5 s to learn whether the hub cut it (end of stream)
-//!   and opens a new stalled stream.
+//!   and opens a new stalled stream. With an `https://` URL (and
+//!   `--insecure`), the same over HTTP/2: `--streams-per-connection` stalled
+//!   streams share each connection, which offers flow-control windows of
+//!   `--recv-buffer` bytes per stream and per connection; a stream the hub
+//!   resets or ends counts as cut.
 //!
 //! At the end it prints one JSON line: what it did (streams opened and
 //! closed per second, connections held, bytes sent, answers by status).
@@ -37,6 +41,8 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, ensure, Context};
 use clap::Parser as _;
 use ssehub_bench::http::{self, Target};
+use ssehub_bench::https::{self, SharedConnection, Tls, Verify};
+use ssehub_bench::Poster;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpSocket, TcpStream};
 use tokio::sync::watch;
@@ -49,7 +55,7 @@ struct Args {
     /// What to do: churn, slowloris, oversized or stall.
     #[arg(long, value_parser = ["churn", "slowloris", "oversized", "stall"])]
     mode: String,
-    /// Base URL of the hub (`http://` only).
+    /// Base URL of the hub: `http://`; `https://` for `stall` over HTTP/2.
     #[arg(long, default_value = "http://127.0.0.1:8080")]
     url: String,
     /// Seconds to run; 0: until SIGINT or SIGTERM.
@@ -94,9 +100,16 @@ struct Args {
     #[arg(long, default_value_t = 16 << 10)]
     filler_bytes: usize,
     /// stall: the receive buffer of a stalled stream's socket (the kernel
-    /// may round it up).
+    /// may round it up); over HTTP/2, the flow-control window a connection
+    /// offers, per stream and for all its streams.
     #[arg(long, default_value_t = 4096)]
     recv_buffer: u32,
+    /// stall over HTTP/2: stalled streams per connection.
+    #[arg(long, default_value_t = 10)]
+    streams_per_connection: usize,
+    /// `https://`: do not check the hub's certificate (one made for the run).
+    #[arg(long)]
+    insecure: bool,
     /// Worker threads (0: one per CPU it may run on).
     #[arg(long, default_value_t = 0)]
     threads: usize,
@@ -173,6 +186,9 @@ impl Counters {
 struct Ctx {
     args: Args,
     target: Target,
+    /// `https://`: the TLS client and the connections the stalled streams
+    /// share.
+    h2: Option<H2>,
     counters: Counters,
     start: Instant,
     /// The next slot of the schedule (churn, oversized with a rate).
@@ -218,14 +234,44 @@ impl Ctx {
     }
 }
 
+/// Stalled HTTP/2 streams: stream `i` is on connection
+/// `i / --streams-per-connection`.
+struct H2 {
+    tls: Tls,
+    connections: Vec<SharedConnection>,
+}
+
 async fn run(args: Args) -> anyhow::Result<()> {
     ensure!(args.connections > 0, "--connections must be at least 1");
     ensure!(args.rate >= 0.0, "--rate must not be negative");
+    ensure!(
+        args.streams_per_connection > 0,
+        "--streams-per-connection must be at least 1"
+    );
     let target = Target::resolve(&args.url).await?;
-    ensure!(!target.https, "--url: http:// only");
+    let h2 = if target.https {
+        ensure!(
+            args.mode == "stall",
+            "--url: https:// only with --mode stall"
+        );
+        ensure!(
+            args.insecure,
+            "https:// needs --insecure (the hub's certificate is not checked)"
+        );
+        let window = args.recv_buffer;
+        Some(H2 {
+            tls: Tls::new(&Verify::Insecure)?.with_windows(window, window),
+            connections: (0..args.connections.div_ceil(args.streams_per_connection))
+                .map(|_| SharedConnection::default())
+                .collect(),
+        })
+    } else {
+        None
+    };
     let ctx = Arc::new(Ctx {
         args,
         target,
+        h2,
         counters: Counters::default(),
         start: Instant::now(),
         ticket: AtomicU64::new(0),
@@ -238,6 +284,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
             "churn" => workers.spawn(churn(ctx, stop)),
             "slowloris" => workers.spawn(slowloris(i, ctx, stop)),
             "oversized" => workers.spawn(oversized(i, ctx, stop)),
+            "stall" if ctx.h2.is_some() => workers.spawn(stall_h2(i, ctx, stop)),
             "stall" => workers.spawn(stall(ctx, stop)),
             other => bail!("unknown --mode {other}"),
         };
@@ -589,9 +636,94 @@ async fn stall(ctx: Arc<Ctx>, mut stop: watch::Receiver<bool>) {
     }
 }
 
+/// stall over HTTP/2: a stream that reads its response head, then nothing
+/// (no flow-control capacity released) for `--stall-seconds`; then reads
+/// for up to 5 s to learn whether the hub cut it (reset or ended it), and
+/// opens a new one. `connects` counts the streams opened.
+async fn stall_h2(index: usize, ctx: Arc<Ctx>, mut stop: watch::Receiver<bool>) {
+    let Some(h2) = &ctx.h2 else { return };
+    let connection = &h2.connections[index / ctx.args.streams_per_connection];
+    let uri = format!(
+        "https://{}/events?topic={}&topic={}",
+        ctx.target.host, ctx.args.stream_topic, ctx.args.filler_topic
+    );
+    let stall_for = Duration::from_secs_f64(ctx.args.stall_seconds);
+    while !*stop.borrow() {
+        let opened = async {
+            let send = match connection.sender(&h2.tls, &ctx.target).await {
+                Ok(send) => send,
+                Err(e) => {
+                    ctx.counters.connect_errors.fetch_add(1, Ordering::Relaxed);
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                    return Err(e);
+                }
+            };
+            let request = ::http::Request::get(&uri)
+                .header("accept", "text/event-stream")
+                .body(())?;
+            let response = https::request(send, request, None).await?;
+            ctx.counters.connects.fetch_add(1, Ordering::Relaxed);
+            let status = response.status().as_u16();
+            ctx.counters.status(status);
+            ensure!(status == 200, "GET /events answered {status}");
+            anyhow::Ok(response.into_body())
+        };
+        let mut body = tokio::select! {
+            biased;
+            _ = stop.changed() => return,
+            opened = opened => match opened {
+                Ok(body) => body,
+                Err(e) => {
+                    ctx.counters.no_answer.fetch_add(1, Ordering::Relaxed);
+                    ctx.counters.error(&e);
+                    continue;
+                }
+            },
+        };
+        ctx.counters.hold();
+        let stopped = tokio::select! {
+            _ = stop.changed() => true,
+            () = tokio::time::sleep(stall_for) => false,
+        };
+        ctx.counters.release();
+        if stopped {
+            return;
+        }
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+        let cut = loop {
+            match tokio::time::timeout_at(deadline, body.data()).await {
+                Ok(None) | Ok(Some(Err(_))) => break true,
+                Ok(Some(Ok(chunk))) => {
+                    let _ = body.flow_control().release_capacity(chunk.len());
+                    ctx.counters
+                        .bytes_read
+                        .fetch_add(chunk.len() as u64, Ordering::Relaxed);
+                }
+                Err(_) => break false,
+            }
+        };
+        let counter = if cut {
+            &ctx.counters.closed_by_server
+        } else {
+            &ctx.counters.still_open
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
 /// stall: events to the filler topic, which only the stalled streams take.
 async fn filler(ctx: Arc<Ctx>, mut stop: watch::Receiver<bool>) {
-    let mut client = http::Client::new(ctx.target.clone());
+    let mut client = match &ctx.h2 {
+        // Its own connection, with the default (large) windows.
+        Some(h2) => Poster::H2(https::Client::new(
+            h2.tls
+                .clone()
+                .with_windows(https::STREAM_WINDOW, https::CONNECTION_WINDOW),
+            ctx.target.clone(),
+            None,
+        )),
+        None => Poster::Http1(http::Client::new(ctx.target.clone())),
+    };
     let data = "f".repeat(ctx.args.filler_bytes);
     let body = serde_json::json!({ "topic": ctx.args.filler_topic, "data": data }).to_string();
     let start = Instant::now();
@@ -603,7 +735,10 @@ async fn filler(ctx: Arc<Ctx>, mut stop: watch::Receiver<bool>) {
             _ = stop.changed() => return,
             () = tokio::time::sleep_until(due.into()) => {}
         }
-        match client.post_json("/publish", body.as_bytes()).await {
+        match client
+            .post("/publish", "application/json", body.as_bytes())
+            .await
+        {
             Ok((200, _)) => {
                 ctx.counters
                     .filler_published

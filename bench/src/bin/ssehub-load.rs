@@ -50,6 +50,7 @@ use hdrhistogram::Histogram;
 use ssehub_bench::http::{self, BodyDecoder, Target};
 use ssehub_bench::https::{self, SharedConnection, Tls, Verify};
 use ssehub_bench::payload::{self, Seen, SeqTracker};
+use ssehub_bench::Poster;
 use ssehub_core::{Item, Parser};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -1045,12 +1046,12 @@ async fn publisher(
 ) -> anyhow::Result<(usize, u64)> {
     let target = shared.publish_targets[p % shared.publish_targets.len()].clone();
     let mut client = match &shared.h2 {
-        Some(h2) => Publish::H2(https::Client::new(
+        Some(h2) => Poster::H2(https::Client::new(
             h2.tls.clone(),
             target,
             shared.token.as_ref().map(|t| format!("Bearer {t}")),
         )),
-        None => Publish::Http1(http::Client::new(target).with_headers(shared.auth_header.clone())),
+        None => Poster::Http1(http::Client::new(target).with_headers(shared.auth_header.clone())),
     };
     let mut seq = 0u64;
     let mut i = p as u64;
@@ -1076,27 +1077,6 @@ async fn publisher(
         i += plan.publishers as u64;
     }
     Ok((p, seq))
-}
-
-/// A publisher's connection: HTTP/1.1 keep-alive, or its own HTTP/2
-/// connection over TLS; either way one publish at a time.
-enum Publish {
-    Http1(http::Client),
-    H2(https::Client),
-}
-
-impl Publish {
-    async fn post(
-        &mut self,
-        path: &str,
-        content_type: &str,
-        body: &[u8],
-    ) -> anyhow::Result<(u16, Vec<u8>)> {
-        match self {
-            Publish::Http1(client) => client.post(path, content_type, body).await,
-            Publish::H2(client) => client.post(path, content_type, body).await,
-        }
-    }
 }
 
 /// The `VmRSS` of a process, in KiB (Linux).
