@@ -29,6 +29,10 @@
 # healthy clients and the abuser speak HTTP/2 to it.
 #   SERVER_CPU=0 LOAD_CPU=1 ABUSE_CPU=1 ABUSE_NICE=10 PORT_BASE=18500
 #   SSEHUB_SERVE_ARGS=""  (extra flags of `ssehub serve`)
+#   HEALTHY_SOURCES=0 ABUSE_SOURCE=""  (plain HTTP: connect the healthy
+#   streams from 127.0.1.1 ... 127.0.1.N in turn, and the abuser from that
+#   address; so that the hub's per-address limits, e.g. SSEHUB_SERVE_ARGS=
+#   "--connect-rate 20", see them as many clients and one)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -51,6 +55,14 @@ ABUSE_CPU=${ABUSE_CPU:-1}
 ABUSE_NICE=${ABUSE_NICE:-10}
 PORT_BASE=${PORT_BASE:-18500}
 SSEHUB_SERVE_ARGS=${SSEHUB_SERVE_ARGS:-}
+HEALTHY_SOURCES=${HEALTHY_SOURCES:-0}
+ABUSE_SOURCE=${ABUSE_SOURCE:-}
+healthy_sources=()
+if [ "$HEALTHY_SOURCES" -gt 0 ]; then
+    healthy_sources=(--source-ip "$(seq -s, -f '127.0.1.%g' 1 "$HEALTHY_SOURCES")")
+fi
+abuse_source=()
+if [ -n "$ABUSE_SOURCE" ]; then abuse_source=(--source-ip "$ABUSE_SOURCE"); fi
 
 # shellcheck source=bench/lib.sh
 . bench/lib.sh
@@ -153,13 +165,13 @@ scenario() {
         say "$key: ssehub-abuse $args"
         # shellcheck disable=SC2086 # several flags
         taskset -c "$ABUSE_CPU" nice -n "$ABUSE_NICE" "$bin/ssehub-abuse" \
-            --url "$scheme://127.0.0.1:$port" --duration 0 $args \
+            --url "$scheme://127.0.0.1:$port" --duration 0 "${abuse_source[@]}" $args \
             >"$logs/$key.abuse.json" 2>"$logs/$key.abuse.log" &
         abuse_pid=$!
         sleep "$WARMUP"
     fi
     say "$key: ssehub-load, $HEALTHY_CONNS subscribers, $HEALTHY_EVENTS events at $HEALTHY_RATE/s"
-    out=$(taskset -c "$LOAD_CPU" "$bin/ssehub-load" --url "$scheme://127.0.0.1:$port" "${tls[@]}" \
+    out=$(taskset -c "$LOAD_CPU" "$bin/ssehub-load" --url "$scheme://127.0.0.1:$port" "${tls[@]}" "${healthy_sources[@]}" \
         --server-pid "$server_pid" --payload-bytes "$PAYLOAD_BYTES" \
         --connections "$HEALTHY_CONNS" --events "$HEALTHY_EVENTS" \
         --rate "$HEALTHY_RATE" --publishers 2 \
@@ -262,6 +274,7 @@ $(date -u '+%Y-%m-%d %H:%M UTC'), commit $(git rev-parse --short HEAD 2>/dev/nul
 $(nproc) CPUs ($(grep -m1 'model name' /proc/cpuinfo 2>/dev/null | sed 's/.*: //')), $(uname -sr);
 \`ssehub serve\` on its defaults on CPU $SERVER_CPU; healthy clients (\`ssehub-load\`) on CPU $LOAD_CPU;
 the abuser (\`ssehub-abuse\`) on CPU $ABUSE_CPU at nice $ABUSE_NICE; SCALE=$SCALE.
+Extra flags of \`ssehub serve\`: ${SSEHUB_SERVE_ARGS:-none}; healthy streams from ${HEALTHY_SOURCES} loopback addresses (0: one), the abuser from ${ABUSE_SOURCE:-the same}.
 Healthy load: $HEALTHY_CONNS subscribers, $HEALTHY_EVENTS events of $PAYLOAD_BYTES bytes at $HEALTHY_RATE events/s from 2 publishers.
 Latency: publish to receipt by the healthy subscribers, p50 / p99 in ms; "without": the same load alone, on a fresh server, just before.
 stall-h2: the hub serves TLS with a certificate made for the run, and every client of that scenario (with and without the abuse) speaks HTTP/2.

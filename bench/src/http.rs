@@ -6,11 +6,11 @@
 //! server under test. A stream here is one `TcpStream`, one read buffer and a
 //! [`Dechunker`] of a few words.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 
 use anyhow::{bail, ensure, Context};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
+use tokio::net::{TcpSocket, TcpStream};
 
 /// Most bytes of a response head the client accepts.
 const MAX_HEAD_BYTES: usize = 16 << 10;
@@ -60,7 +60,25 @@ impl Target {
 
     /// Connects, with `TCP_NODELAY` (requests are small and latency counts).
     pub async fn connect(&self) -> std::io::Result<TcpStream> {
-        let stream = TcpStream::connect(self.addr).await?;
+        self.connect_from(None).await
+    }
+
+    /// Connects from `source` (an address of this machine, any port), or
+    /// from where the system picks; with `TCP_NODELAY`. Several loopback
+    /// sources (127.0.0.x) look like several clients to a hub's per-address
+    /// limits, and each has its own ports.
+    pub async fn connect_from(&self, source: Option<IpAddr>) -> std::io::Result<TcpStream> {
+        let stream = match source {
+            None => TcpStream::connect(self.addr).await?,
+            Some(ip) => {
+                let socket = match ip {
+                    IpAddr::V4(_) => TcpSocket::new_v4()?,
+                    IpAddr::V6(_) => TcpSocket::new_v6()?,
+                };
+                socket.bind(SocketAddr::new(ip, 0))?;
+                socket.connect(self.addr).await?
+            }
+        };
         stream.set_nodelay(true)?;
         Ok(stream)
     }

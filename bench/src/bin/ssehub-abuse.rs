@@ -110,6 +110,12 @@ struct Args {
     /// `https://`: do not check the hub's certificate (one made for the run).
     #[arg(long)]
     insecure: bool,
+    /// HTTP/1.1: addresses of this machine to connect from, in turn
+    /// (comma-separated): the abuse then comes from other clients than the
+    /// healthy load, as a hub's per-address limits see it. Default: the
+    /// system picks.
+    #[arg(long, value_delimiter = ',')]
+    source_ip: Vec<std::net::IpAddr>,
     /// Worker threads (0: one per CPU it may run on).
     #[arg(long, default_value_t = 0)]
     threads: usize,
@@ -193,6 +199,8 @@ struct Ctx {
     start: Instant,
     /// The next slot of the schedule (churn, oversized with a rate).
     ticket: AtomicU64,
+    /// The next of the `--source-ip`s.
+    next_source: AtomicU64,
 }
 
 impl Ctx {
@@ -205,9 +213,18 @@ impl Ctx {
         }
     }
 
+    /// The next source address (`--source-ip`), if any.
+    fn source(&self) -> Option<std::net::IpAddr> {
+        let sources = &self.args.source_ip;
+        (!sources.is_empty()).then(|| {
+            let k = self.next_source.fetch_add(1, Ordering::Relaxed) as usize;
+            sources[k % sources.len()]
+        })
+    }
+
     /// Connects, counting it.
     async fn connect(&self) -> anyhow::Result<TcpStream> {
-        match self.target.connect().await {
+        match self.target.connect_from(self.source()).await {
             Ok(s) => {
                 self.counters.connects.fetch_add(1, Ordering::Relaxed);
                 Ok(s)
@@ -258,6 +275,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
             args.insecure,
             "https:// needs --insecure (the hub's certificate is not checked)"
         );
+        ensure!(args.source_ip.is_empty(), "--source-ip: http:// only");
         let window = args.recv_buffer;
         Some(H2 {
             tls: Tls::new(&Verify::Insecure)?.with_windows(window, window),
@@ -275,6 +293,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
         counters: Counters::default(),
         start: Instant::now(),
         ticket: AtomicU64::new(0),
+        next_source: AtomicU64::new(0),
     });
     let (stop_tx, stop) = watch::channel(false);
     let mut workers = JoinSet::new();
@@ -571,6 +590,9 @@ async fn stall(ctx: Arc<Ctx>, mut stop: watch::Receiver<bool>) {
         let opened = async {
             let socket = TcpSocket::new_v4()?;
             socket.set_recv_buffer_size(ctx.args.recv_buffer)?;
+            if let Some(ip) = ctx.source() {
+                socket.bind(std::net::SocketAddr::new(ip, 0))?;
+            }
             let mut stream = match socket.connect(ctx.target.addr).await {
                 Ok(s) => s,
                 Err(e) => {

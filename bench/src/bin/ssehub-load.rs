@@ -158,6 +158,11 @@ struct Args {
     /// waits for it before it starts publishing.
     #[arg(long)]
     ready_file: Option<PathBuf>,
+    /// HTTP/1.1: addresses of this machine to connect streams from, in turn
+    /// (comma-separated; e.g. 127.0.0.2,127.0.0.3): each looks like another
+    /// client to a hub's per-address limits. Default: the system picks.
+    #[arg(long, value_delimiter = ',')]
+    source_ip: Vec<std::net::IpAddr>,
 }
 
 /// The body of a publish (`--publish-format`).
@@ -220,6 +225,8 @@ struct Shared {
     publish_targets: Vec<Target>,
     /// `/events?topic=T` (`--events-path`).
     events_path: String,
+    /// `--source-ip`: stream `i` connects from `sources[i % len]`.
+    sources: Vec<std::net::IpAddr>,
     /// The `--token`, for HTTP/2 requests.
     token: Option<String>,
     /// HTTPS: the TLS client, the connections the streams share and how
@@ -338,6 +345,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
         "--url, --publish-url: all http:// or all https://"
     );
     let h2 = if https {
+        ensure!(args.source_ip.is_empty(), "--source-ip: http:// only");
         let verify = match (&args.ca, args.insecure) {
             (Some(ca), _) => Verify::Ca(ca.clone()),
             (None, true) => Verify::Insecure,
@@ -366,6 +374,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
         targets,
         publish_targets,
         events_path,
+        sources: args.source_ip.clone(),
         token: args.token.clone(),
         h2,
         publishers: args.publishers,
@@ -852,7 +861,8 @@ async fn open_http1(
         request.extend_from_slice(format!("Last-Event-ID: {last_event_id}\r\n").as_bytes());
     }
     request.extend_from_slice(b"\r\n");
-    let mut stream = target.connect().await?;
+    let source = (!shared.sources.is_empty()).then(|| shared.sources[index % shared.sources.len()]);
+    let mut stream = target.connect_from(source).await?;
     stream.write_all(&request).await?;
     let mut buf = Vec::new();
     let head = http::read_head(&mut stream, &mut buf).await?;
