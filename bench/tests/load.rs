@@ -147,3 +147,28 @@ async fn h2_streams_share_tls_connections_and_receive_every_event() {
     );
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// `--source-ip`: streams connect from the given addresses in turn, which a
+/// hub's per-address limits count apart: 20 streams from 10 addresses fit a
+/// connect rate of 1 a second per address (bursts of 2), and all connect at
+/// once and get every event.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn streams_from_several_source_addresses_count_apart() {
+    let config = Config {
+        connect_rate: 1,
+        ..Config::default()
+    };
+    let sources: Vec<String> = (1..=10).map(|i| format!("127.0.2.{i}")).collect();
+    let report = common::run_against(config, |port| {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_ssehub-load"));
+        command
+            .args(["--url", &format!("http://127.0.0.1:{port}")])
+            .args(["--source-ip", &sources.join(",")])
+            .args(["--connections", "20", "--events", "5"])
+            .args(["--drain-seconds", "10", "--threads", "2"]);
+        command
+    })
+    .await;
+    assert_all_delivered(&report, 20, 5);
+    assert_eq!(report["connect_failures"], 0, "{report}");
+}

@@ -33,6 +33,7 @@
 //! See `docs/load.md`.
 
 use std::collections::BTreeMap;
+use std::future::Future;
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -582,41 +583,27 @@ async fn oversized(index: usize, ctx: Arc<Ctx>, mut stop: watch::Receiver<bool>)
     }
 }
 
-/// stall: a stream that is not read for `--stall-seconds`; then checked.
-async fn stall(ctx: Arc<Ctx>, mut stop: watch::Receiver<bool>) {
-    let request = ctx.stream_request(&[&ctx.args.stream_topic, &ctx.args.filler_topic]);
+/// stall, over either protocol: `open` a stream (up to its response head),
+/// leave it unread for `--stall-seconds`, then let `cut` read it for up to
+/// 5 s to learn whether the hub cut it; and again, until stopped.
+async fn stalling<S, Open, Opened, Cut, Checked>(
+    ctx: &Ctx,
+    stop: &mut watch::Receiver<bool>,
+    open: Open,
+    cut: Cut,
+) where
+    Open: Fn() -> Opened,
+    Opened: Future<Output = anyhow::Result<S>>,
+    Cut: Fn(S, tokio::time::Instant) -> Checked,
+    Checked: Future<Output = bool>,
+{
     let stall_for = Duration::from_secs_f64(ctx.args.stall_seconds);
     while !*stop.borrow() {
-        let opened = async {
-            let socket = TcpSocket::new_v4()?;
-            socket.set_recv_buffer_size(ctx.args.recv_buffer)?;
-            if let Some(ip) = ctx.source() {
-                socket.bind(std::net::SocketAddr::new(ip, 0))?;
-            }
-            let mut stream = match socket.connect(ctx.target.addr).await {
-                Ok(s) => s,
-                Err(e) => {
-                    ctx.counters.connect_errors.fetch_add(1, Ordering::Relaxed);
-                    tokio::time::sleep(Duration::from_millis(10)).await;
-                    return Err(anyhow::Error::from(e).context("connecting"));
-                }
-            };
-            ctx.counters.connects.fetch_add(1, Ordering::Relaxed);
-            stream.write_all(&request).await?;
-            ctx.counters
-                .bytes_sent
-                .fetch_add(request.len() as u64, Ordering::Relaxed);
-            let mut buf = Vec::new();
-            let head = http::read_head(&mut stream, &mut buf).await?;
-            ctx.counters.status(head.status);
-            ensure!(head.status == 200, "GET /events answered {}", head.status);
-            anyhow::Ok(stream)
-        };
-        let mut stream = tokio::select! {
+        let stream = tokio::select! {
             biased;
             _ = stop.changed() => return,
-            opened = opened => match opened {
-                Ok(s) => s,
+            opened = open() => match opened {
+                Ok(stream) => stream,
                 Err(e) => {
                     ctx.counters.no_answer.fetch_add(1, Ordering::Relaxed);
                     ctx.counters.error(&e);
@@ -633,23 +620,8 @@ async fn stall(ctx: Arc<Ctx>, mut stop: watch::Receiver<bool>) {
         if stopped {
             return;
         }
-        // Read what is there for up to 5 s: an end of stream means the hub
-        // cut this stream (the kernel may still hold megabytes for it, sent
-        // before the cut); no end, that it still held it.
-        let mut buf = vec![0u8; 64 << 10];
         let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
-        let cut = loop {
-            match tokio::time::timeout_at(deadline, stream.read(&mut buf)).await {
-                Ok(Ok(0)) | Ok(Err(_)) => break true,
-                Ok(Ok(n)) => {
-                    ctx.counters
-                        .bytes_read
-                        .fetch_add(n as u64, Ordering::Relaxed);
-                }
-                Err(_) => break false,
-            }
-        };
-        let counter = if cut {
+        let counter = if cut(stream, deadline).await {
             &ctx.counters.closed_by_server
         } else {
             &ctx.counters.still_open
@@ -658,10 +630,59 @@ async fn stall(ctx: Arc<Ctx>, mut stop: watch::Receiver<bool>) {
     }
 }
 
+/// stall over HTTP/1.1: a stream with a small receive buffer.
+async fn stall(ctx: Arc<Ctx>, mut stop: watch::Receiver<bool>) {
+    let request = ctx.stream_request(&[&ctx.args.stream_topic, &ctx.args.filler_topic]);
+    let open = || async {
+        let socket = TcpSocket::new_v4()?;
+        socket.set_recv_buffer_size(ctx.args.recv_buffer)?;
+        if let Some(ip) = ctx.source() {
+            socket.bind(std::net::SocketAddr::new(ip, 0))?;
+        }
+        let mut stream = match socket.connect(ctx.target.addr).await {
+            Ok(s) => s,
+            Err(e) => {
+                ctx.counters.connect_errors.fetch_add(1, Ordering::Relaxed);
+                tokio::time::sleep(Duration::from_millis(10)).await;
+                return Err(anyhow::Error::from(e).context("connecting"));
+            }
+        };
+        ctx.counters.connects.fetch_add(1, Ordering::Relaxed);
+        stream.write_all(&request).await?;
+        ctx.counters
+            .bytes_sent
+            .fetch_add(request.len() as u64, Ordering::Relaxed);
+        let mut buf = Vec::new();
+        let head = http::read_head(&mut stream, &mut buf).await?;
+        ctx.counters.status(head.status);
+        ensure!(head.status == 200, "GET /events answered {}", head.status);
+        anyhow::Ok(stream)
+    };
+    // An end of stream means the hub cut it (the kernel may still hold
+    // megabytes for it, sent before the cut); no end, that it still held it.
+    let cut = |mut stream: TcpStream, deadline| {
+        let ctx = &ctx;
+        async move {
+            let mut buf = vec![0u8; 64 << 10];
+            loop {
+                match tokio::time::timeout_at(deadline, stream.read(&mut buf)).await {
+                    Ok(Ok(0)) | Ok(Err(_)) => break true,
+                    Ok(Ok(n)) => {
+                        ctx.counters
+                            .bytes_read
+                            .fetch_add(n as u64, Ordering::Relaxed);
+                    }
+                    Err(_) => break false,
+                }
+            }
+        }
+    };
+    stalling(&ctx, &mut stop, open, cut).await;
+}
+
 /// stall over HTTP/2: a stream that reads its response head, then nothing
-/// (no flow-control capacity released) for `--stall-seconds`; then reads
-/// for up to 5 s to learn whether the hub cut it (reset or ended it), and
-/// opens a new one. `connects` counts the streams opened.
+/// (no flow-control capacity released) for `--stall-seconds`; a stream the
+/// hub reset or ended counts as cut. `connects` counts the streams opened.
 async fn stall_h2(index: usize, ctx: Arc<Ctx>, mut stop: watch::Receiver<bool>) {
     let Some(h2) = &ctx.h2 else { return };
     let connection = &h2.connections[index / ctx.args.streams_per_connection];
@@ -669,68 +690,43 @@ async fn stall_h2(index: usize, ctx: Arc<Ctx>, mut stop: watch::Receiver<bool>) 
         "https://{}/events?topic={}&topic={}",
         ctx.target.host, ctx.args.stream_topic, ctx.args.filler_topic
     );
-    let stall_for = Duration::from_secs_f64(ctx.args.stall_seconds);
-    while !*stop.borrow() {
-        let opened = async {
-            let send = match connection.sender(&h2.tls, &ctx.target).await {
-                Ok(send) => send,
-                Err(e) => {
-                    ctx.counters.connect_errors.fetch_add(1, Ordering::Relaxed);
-                    tokio::time::sleep(Duration::from_millis(10)).await;
-                    return Err(e);
-                }
-            };
-            let request = ::http::Request::get(&uri)
-                .header("accept", "text/event-stream")
-                .body(())?;
-            let response = https::request(send, request, None).await?;
-            ctx.counters.connects.fetch_add(1, Ordering::Relaxed);
-            let status = response.status().as_u16();
-            ctx.counters.status(status);
-            ensure!(status == 200, "GET /events answered {status}");
-            anyhow::Ok(response.into_body())
-        };
-        let mut body = tokio::select! {
-            biased;
-            _ = stop.changed() => return,
-            opened = opened => match opened {
-                Ok(body) => body,
-                Err(e) => {
-                    ctx.counters.no_answer.fetch_add(1, Ordering::Relaxed);
-                    ctx.counters.error(&e);
-                    continue;
-                }
-            },
-        };
-        ctx.counters.hold();
-        let stopped = tokio::select! {
-            _ = stop.changed() => true,
-            () = tokio::time::sleep(stall_for) => false,
-        };
-        ctx.counters.release();
-        if stopped {
-            return;
-        }
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
-        let cut = loop {
-            match tokio::time::timeout_at(deadline, body.data()).await {
-                Ok(None) | Ok(Some(Err(_))) => break true,
-                Ok(Some(Ok(chunk))) => {
-                    let _ = body.flow_control().release_capacity(chunk.len());
-                    ctx.counters
-                        .bytes_read
-                        .fetch_add(chunk.len() as u64, Ordering::Relaxed);
-                }
-                Err(_) => break false,
+    let open = || async {
+        let send = match connection.sender(&h2.tls, &ctx.target).await {
+            Ok(send) => send,
+            Err(e) => {
+                ctx.counters.connect_errors.fetch_add(1, Ordering::Relaxed);
+                tokio::time::sleep(Duration::from_millis(10)).await;
+                return Err(e);
             }
         };
-        let counter = if cut {
-            &ctx.counters.closed_by_server
-        } else {
-            &ctx.counters.still_open
-        };
-        counter.fetch_add(1, Ordering::Relaxed);
-    }
+        let request = ::http::Request::get(&uri)
+            .header("accept", "text/event-stream")
+            .body(())?;
+        let response = https::request(send, request, None).await?;
+        ctx.counters.connects.fetch_add(1, Ordering::Relaxed);
+        let status = response.status().as_u16();
+        ctx.counters.status(status);
+        ensure!(status == 200, "GET /events answered {status}");
+        anyhow::Ok(response.into_body())
+    };
+    let cut = |mut body: h2::RecvStream, deadline| {
+        let ctx = &ctx;
+        async move {
+            loop {
+                match tokio::time::timeout_at(deadline, body.data()).await {
+                    Ok(None) | Ok(Some(Err(_))) => break true,
+                    Ok(Some(Ok(chunk))) => {
+                        let _ = body.flow_control().release_capacity(chunk.len());
+                        ctx.counters
+                            .bytes_read
+                            .fetch_add(chunk.len() as u64, Ordering::Relaxed);
+                    }
+                    Err(_) => break false,
+                }
+            }
+        }
+    };
+    stalling(&ctx, &mut stop, open, cut).await;
 }
 
 /// stall: events to the filler topic, which only the stalled streams take.
