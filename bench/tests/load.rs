@@ -172,3 +172,41 @@ async fn streams_from_several_source_addresses_count_apart() {
     assert_all_delivered(&report, 20, 5);
     assert_eq!(report["connect_failures"], 0, "{report}");
 }
+
+/// `--receive-only` and `--connections 0` (`bench/scale-out.sh`): one
+/// process holds the streams, another publishes; the receiver gets every
+/// event and says, per event, when its last stream had it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_process_receives_what_another_publishes() {
+    let dir = std::env::temp_dir().join(format!("ssehub-bench-split-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let ready = dir.join("ready");
+    let report = common::run_against(Config::default(), |port| {
+        let load = env!("CARGO_BIN_EXE_ssehub-load");
+        let url = format!("http://127.0.0.1:{port}");
+        // The receiver in the background; the publisher once the receiver's
+        // streams are open (its file exists); then the receiver's line.
+        let script = format!(
+            "{load} --url {url} --receive-only --connections 10 --events 20 --publishers 2 \
+               --ready-file {ready} --drain-seconds 10 --threads 1 & receiver=$!; \
+             for _ in $(seq 600); do [ -e {ready} ] && break; sleep 0.05; done; \
+             {load} --url {url} --connections 0 --events 20 --publishers 2 --threads 1 >/dev/null || exit 1; \
+             wait $receiver",
+            ready = ready.display()
+        );
+        let mut command = Command::new("sh");
+        command.args(["-c", &script]);
+        command
+    })
+    .await;
+    std::fs::remove_dir_all(&dir).unwrap();
+    assert_all_delivered(&report, 10, 20);
+    let each = report["to_all_each_us"]
+        .as_array()
+        .unwrap_or_else(|| panic!("to_all_each_us: {report}"));
+    assert_eq!(each.len(), 20, "{report}");
+    assert!(
+        each.iter().all(|us| us.as_u64().unwrap() > 0),
+        "every event reached every stream: {report}"
+    );
+}
