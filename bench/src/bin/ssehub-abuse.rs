@@ -241,6 +241,23 @@ impl Ctx {
         }
     }
 
+    /// Sends `request` on `stream` and reads the response head, counting
+    /// the bytes and the status.
+    async fn request_head(
+        &self,
+        stream: &mut TcpStream,
+        request: &[u8],
+    ) -> anyhow::Result<http::ResponseHead> {
+        stream.write_all(request).await?;
+        self.counters
+            .bytes_sent
+            .fetch_add(request.len() as u64, Ordering::Relaxed);
+        let mut buf = Vec::new();
+        let head = http::read_head(stream, &mut buf).await?;
+        self.counters.status(head.status);
+        Ok(head)
+    }
+
     fn stream_request(&self, topics: &[&str]) -> Vec<u8> {
         let query: Vec<String> = topics.iter().map(|t| format!("topic={t}")).collect();
         format!(
@@ -414,13 +431,7 @@ async fn churn(ctx: Arc<Ctx>, mut stop: watch::Receiver<bool>) {
         }
         let once = async {
             let mut stream = ctx.connect().await?;
-            stream.write_all(&request).await?;
-            ctx.counters
-                .bytes_sent
-                .fetch_add(request.len() as u64, Ordering::Relaxed);
-            let mut buf = Vec::new();
-            let head = http::read_head(&mut stream, &mut buf).await?;
-            ctx.counters.status(head.status);
+            ctx.request_head(&mut stream, &request).await?;
             anyhow::Ok(())
             // Dropped here: closed as soon as the head is in.
         };
@@ -648,13 +659,7 @@ async fn stall(ctx: Arc<Ctx>, mut stop: watch::Receiver<bool>) {
             }
         };
         ctx.counters.connects.fetch_add(1, Ordering::Relaxed);
-        stream.write_all(&request).await?;
-        ctx.counters
-            .bytes_sent
-            .fetch_add(request.len() as u64, Ordering::Relaxed);
-        let mut buf = Vec::new();
-        let head = http::read_head(&mut stream, &mut buf).await?;
-        ctx.counters.status(head.status);
+        let head = ctx.request_head(&mut stream, &request).await?;
         ensure!(head.status == 200, "GET /events answered {}", head.status);
         anyhow::Ok(stream)
     };
