@@ -27,32 +27,16 @@ SERVER_CPU=${SERVER_CPU:-0}
 LOAD_CPU=${LOAD_CPU:-1}
 port=${PORT_BASE:-18500}
 
-say() { printf '==> %s\n' "$*" >&2; }
+# shellcheck source=bench/lib.sh
+. bench/lib.sh
 ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 
 say "building release binaries"
 cargo build --release -p ssehub-server -p ssehub-bench --bins >&2
 bin=${CARGO_TARGET_DIR:-target}/release
 logs=$(mktemp -d "${TMPDIR:-/tmp}/ssehub-cluster.XXXXXX")
-pids=()
-
-stop_all() {
-    for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
-    for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
-    pids=()
-}
 trap stop_all EXIT
-
-# wait_log FILE TEXT: until the file holds the text (a started server).
-wait_log() {
-    for _ in $(seq 100); do
-        grep -q "$2" "$1" 2>/dev/null && return 0
-        sleep 0.1
-    done
-    say "no '$2' in $1:"
-    cat "$1" >&2
-    exit 1
-}
+trap 'stop_all; exit 130' INT TERM
 
 # hub PORT [ARGS...]: an `ssehub serve` pinned to the server CPU.
 hub() {
@@ -62,7 +46,7 @@ hub() {
         --max-connections-per-ip 0 --connect-rate 0 --publish-rate 0 "$@" \
         >"$logs/hub-$p.log" 2>&1 &
     pids+=($!)
-    wait_log "$logs/hub-$p.log" "listening on"
+    wait_log "$!" "$logs/hub-$p.log" "listening on"
 }
 
 redis_port=0
@@ -76,7 +60,7 @@ start_redis() {
         >"$logs/redis-$redis_port.log" 2>&1 &
     redis_pid=$!
     pids+=("$redis_pid")
-    wait_log "$logs/redis-$redis_port.log" "Ready to accept connections"
+    wait_log "$redis_pid" "$logs/redis-$redis_port.log" "Ready to accept connections"
 }
 
 # stat NAME: calls of one Redis command so far.

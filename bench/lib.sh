@@ -1,6 +1,7 @@
-# Shared by bench/run.sh, bench/peers.sh, bench/tls.sh, bench/abuse.sh and
-# bench/scale.sh (sourced): messages, sizes, the file limit, and one server
-# at a time ($server_pid) started and stopped.
+# Shared by bench/run.sh, bench/peers.sh, bench/tls.sh, bench/abuse.sh,
+# bench/scale.sh, bench/scale-out.sh and bench/cluster.sh (sourced):
+# messages, sizes, the file limit, one server at a time ($server_pid) started
+# and stopped, and several processes at once ($pids).
 
 # run.sh's scenarios (peers.sh runs the same): their defaults, each
 # overridable from the environment (see run.sh's usage).
@@ -71,6 +72,31 @@ wait_listening() {
         sleep 0.1
     done
     say "$1 did not start; its log:"
+    cat "$2" >&2
+    exit 1
+}
+
+# Several processes at once (bench/cluster.sh, bench/scale-out.sh): each
+# started one is added to $pids; stop_all ends them all. A script that uses
+# them sets `trap stop_all EXIT` (and INT, TERM) after sourcing this file.
+pids=()
+
+stop_all() {
+    for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
+    for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
+    pids=()
+}
+
+# wait_log PID FILE TEXT: until FILE holds TEXT (a started server says it
+# listens); the process PID must stay alive meanwhile (one that could not
+# bind its port exits), else its log is shown and the script ends.
+wait_log() {
+    for _ in $(seq 200); do
+        grep -q "$3" "$2" 2>/dev/null && return 0
+        kill -0 "$1" 2>/dev/null || break
+        sleep 0.1
+    done
+    say "no '$3' in $2:"
     cat "$2" >&2
     exit 1
 }

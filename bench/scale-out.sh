@@ -53,28 +53,8 @@ say "building release binaries"
 cargo build --release -p ssehub-server -p ssehub-bench --bins >&2
 bin=${CARGO_TARGET_DIR:-target}/release
 logs=$(mktemp -d "${TMPDIR:-/tmp}/ssehub-scale-out.XXXXXX")
-pids=()
-
-stop_all() {
-    for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
-    for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
-    pids=()
-}
 trap stop_all EXIT
 trap 'stop_all; exit 130' INT TERM
-
-# wait_log PID FILE TEXT: until the file holds the text; the process PID
-# must stay alive meanwhile (one that could not bind its port exits).
-wait_log() {
-    for _ in $(seq 200); do
-        grep -q "$3" "$2" 2>/dev/null && return 0
-        kill -0 "$1" 2>/dev/null || break
-        sleep 0.1
-    done
-    say "no '$3' in $2:"
-    cat "$2" >&2
-    exit 1
-}
 
 rss_kb() { awk '/^VmRSS:/ { print $2 }' "/proc/$1/status"; }
 
