@@ -405,20 +405,8 @@ async fn a_client_that_pauses_gets_the_backlog_then_live_events() {
         let stats = s.hub.stats();
         assert_eq!((stats.connections, stats.lag_disconnects), (1, 0));
         // It went through a task of its own while its client did not read.
-        let metrics = s
-            .http
-            .get(format!("{}/metrics", s.base))
-            .send()
-            .await
-            .unwrap();
-        let metrics = metrics.text().await.unwrap();
-        let unparks: u64 = metrics
-            .lines()
-            .find_map(|line| line.strip_prefix("ssehub_stream_unparks_total "))
-            .expect("ssehub_stream_unparks_total in /metrics")
-            .parse()
-            .unwrap();
-        assert!(unparks >= pause, "pause {pause}: {metrics}");
+        let unparks = s.metric("ssehub_stream_unparks_total").await;
+        assert!(unparks >= pause, "pause {pause}: {unparks} unparks");
     }
     drop(items);
     within("the stream's end", s.hub.wait_until_idle()).await;

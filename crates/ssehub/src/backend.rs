@@ -118,13 +118,6 @@ pub enum Appended {
 
 impl Appended {
     /// The event's id, whether appended now or before.
-    pub fn id(&self) -> &EventId {
-        match self {
-            Appended::New(id) | Appended::Repeated(id) => id,
-        }
-    }
-
-    /// The event's id, whether appended now or before.
     pub fn into_id(self) -> EventId {
         match self {
             Appended::New(id) | Appended::Repeated(id) => id,

@@ -496,16 +496,13 @@ impl Hub {
             body: event.without_id().encode(),
             idempotency,
         };
-        match self.bounded(self.inner.backend.append(record)).await? {
-            Appended::New(id) => {
-                self.inner.published.fetch_add(1, Ordering::Relaxed);
-                Ok(id)
-            }
-            Appended::Repeated(id) => {
-                self.inner.repeated.fetch_add(1, Ordering::Relaxed);
-                Ok(id)
-            }
-        }
+        let appended = self.bounded(self.inner.backend.append(record)).await?;
+        let counter = match appended {
+            Appended::New(_) => &self.inner.published,
+            Appended::Repeated(_) => &self.inner.repeated,
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
+        Ok(appended.into_id())
     }
 
     /// Waits for a backend write at most [`HubBuilder::write_timeout`].
