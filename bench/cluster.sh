@@ -38,31 +38,6 @@ logs=$(mktemp -d "${TMPDIR:-/tmp}/ssehub-cluster.XXXXXX")
 trap stop_all EXIT
 trap 'stop_all; exit 130' INT TERM
 
-# hub PORT [ARGS...]: an `ssehub serve` pinned to the server CPU.
-hub() {
-    local p=$1
-    shift
-    taskset -c "$SERVER_CPU" "$bin/ssehub" serve --listen "127.0.0.1:$p" \
-        --max-connections-per-ip 0 --connect-rate 0 --publish-rate 0 "$@" \
-        >"$logs/hub-$p.log" 2>&1 &
-    pids+=($!)
-    wait_log "$!" "$logs/hub-$p.log" "listening on"
-}
-
-redis_port=0
-redis_pid=""
-start_redis() {
-    port=$((port + 1))
-    redis_port=$port
-    mkdir -p "$logs/redis-$redis_port"
-    taskset -c "$SERVER_CPU" redis-server --bind 127.0.0.1 --port "$redis_port" \
-        --save "" --appendonly no --dir "$logs/redis-$redis_port" \
-        >"$logs/redis-$redis_port.log" 2>&1 &
-    redis_pid=$!
-    pids+=("$redis_pid")
-    wait_log "$redis_pid" "$logs/redis-$redis_port.log" "Ready to accept connections"
-}
-
 # stat NAME: calls of one Redis command so far.
 calls() {
     redis-cli -p "$redis_port" INFO commandstats |
@@ -75,7 +50,7 @@ run_single() {
     local scenario=$1
     shift
     port=$((port + 1))
-    hub "$port"
+    start_hub "$port"
     R[single,$scenario]=$(taskset -c "$LOAD_CPU" "$bin/ssehub-load" --url "http://127.0.0.1:$port" \
         --server-pid "${pids[-1]}" --payload-bytes "$PAYLOAD_BYTES" "$@" 2>>"$logs/load.log" | tail -n 1)
     say "single $scenario ${R[single,$scenario]}"
@@ -89,7 +64,7 @@ run_cluster() {
     start_redis
     for _ in $(seq "$NODES"); do
         port=$((port + 1))
-        hub "$port" --redis "redis://127.0.0.1:$redis_port/"
+        start_hub "$port" --redis "redis://127.0.0.1:$redis_port/"
         urls+="${urls:+,}http://127.0.0.1:$port"
         hub_pids+="${hub_pids:+,}${pids[-1]}"
     done

@@ -100,3 +100,32 @@ wait_log() {
     cat "$2" >&2
     exit 1
 }
+
+# start_hub PORT [ARGS...]: `ssehub serve` on PORT pinned to $SERVER_CPU,
+# per-IP and rate limits off (one load process opens every stream), logging
+# to $logs/hub-PORT.log; added to $pids once it listens.
+start_hub() {
+    local p=$1
+    shift
+    taskset -c "$SERVER_CPU" "$bin/ssehub" serve --listen "127.0.0.1:$p" \
+        --max-connections-per-ip 0 --connect-rate 0 --publish-rate 0 "$@" \
+        >"$logs/hub-$p.log" 2>&1 &
+    pids+=($!)
+    wait_log "$!" "$logs/hub-$p.log" "listening on"
+}
+
+# start_redis: a fresh Redis that keeps nothing on disk, on the next $port,
+# pinned to $SERVER_CPU; sets $redis_port and $redis_pid (also in $pids).
+redis_port=0
+redis_pid=""
+start_redis() {
+    port=$((port + 1))
+    redis_port=$port
+    mkdir -p "$logs/redis-$redis_port"
+    taskset -c "$SERVER_CPU" redis-server --bind 127.0.0.1 --port "$redis_port" \
+        --save "" --appendonly no --dir "$logs/redis-$redis_port" \
+        >"$logs/redis-$redis_port.log" 2>&1 &
+    redis_pid=$!
+    pids+=("$redis_pid")
+    wait_log "$redis_pid" "$logs/redis-$redis_port.log" "Ready to accept connections"
+}

@@ -60,26 +60,13 @@ rss_kb() { awk '/^VmRSS:/ { print $2 }' "/proc/$1/status"; }
 
 # run COUNT: one count on fresh processes; prints the merged JSON lines.
 run() {
-    local count=$1 redis_pid redis_port hub_pids=() hub_ports=()
-    port=$((port + 1))
-    redis_port=$port
-    mkdir -p "$logs/redis-$count"
-    taskset -c "$SERVER_CPU" redis-server --bind 127.0.0.1 --port "$redis_port" \
-        --save "" --appendonly no --dir "$logs/redis-$count" \
-        >"$logs/redis-$count.log" 2>&1 &
-    redis_pid=$!
-    pids+=("$redis_pid")
-    wait_log "$redis_pid" "$logs/redis-$count.log" "Ready to accept connections"
-    for h in $(seq "$HUBS"); do
+    local count=$1 hub_pids=() hub_ports=()
+    start_redis
+    for _ in $(seq "$HUBS"); do
         port=$((port + 1))
-        taskset -c "$SERVER_CPU" "$bin/ssehub" serve --listen "127.0.0.1:$port" \
-            --redis "redis://127.0.0.1:$redis_port/" \
-            --max-connections-per-ip 0 --connect-rate 0 --publish-rate 0 \
-            >"$logs/hub-$count-$h.log" 2>&1 &
-        pids+=($!)
-        hub_pids+=($!)
+        start_hub "$port" --redis "redis://127.0.0.1:$redis_port/"
+        hub_pids+=("${pids[-1]}")
         hub_ports+=("$port")
-        wait_log "$!" "$logs/hub-$count-$h.log" "listening on"
     done
     local rss0=() redis0
     for pid in "${hub_pids[@]}"; do rss0+=("$(rss_kb "$pid")"); done
