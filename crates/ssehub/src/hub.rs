@@ -852,7 +852,7 @@ impl Hub {
         let mut presence_entries = 0;
         inner.registry.for_each(|sub| {
             queued_bytes += sub.queued_bytes();
-            presence_entries += sub.topics.len();
+            presence_entries += sub.topics().len();
         });
         Stats {
             connections: inner.registry.connections(),
@@ -894,9 +894,9 @@ impl Hub {
         subs.iter()
             .map(|sub| ConnectionInfo {
                 id: self.inner.presence.id(sub.id),
-                user: sub.user.as_deref().map(str::to_owned),
-                topics: sub.topics.iter().map(|t| t.to_string()).collect(),
-                meta: sub.meta.as_deref().cloned(),
+                user: sub.user().map(str::to_owned),
+                topics: sub.topics().map(|t| t.to_string()).collect(),
+                meta: sub.meta().cloned(),
             })
             .collect()
     }
@@ -944,7 +944,6 @@ impl Hub {
             return;
         }
         let hub: Weak<HubInner> = Arc::downgrade(&self.inner);
-        let frame = Bytes::from_static(COMMENT_LINE);
         runtime.spawn(async move {
             let mut ticks = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
             ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -954,7 +953,7 @@ impl Hub {
                 if hub.closed.load(Ordering::Acquire) {
                     break;
                 }
-                hub.registry.for_each(|sub| sub.keepalive(&frame));
+                hub.registry.for_each(|sub| sub.keepalive());
             }
         });
     }

@@ -184,7 +184,7 @@ impl Config {
     pub(crate) fn of_present(&self, sub: &Subscriber) -> Present {
         Present {
             id: self.id(sub.id).to_string(),
-            user: sub.user.as_deref().map(str::to_owned),
+            user: sub.user().map(str::to_owned),
             since: sub.since,
             node: self.node.clone(),
         }
@@ -193,7 +193,7 @@ impl Config {
     /// The stream `sub` as presence lists it, with its join and leave events.
     pub(crate) fn of(&self, sub: &Subscriber) -> Presence {
         let present = self.of_present(sub);
-        let topics = sub.topics.to_vec();
+        let topics: Vec<Topic> = sub.topics().cloned().collect();
         let mut joins = Vec::new();
         let mut leaves = Vec::new();
         for topic in topics
@@ -221,8 +221,7 @@ impl Config {
 
     /// Whether a stream's end must be told to the backend.
     pub(crate) fn announces(&self, sub: &Subscriber) -> bool {
-        sub.topics
-            .iter()
+        sub.topics()
             .any(|t| self.events.iter().any(|p| p.matches(t.as_str())))
     }
 }

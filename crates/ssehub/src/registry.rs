@@ -9,7 +9,7 @@ use slab::Slab;
 
 use crate::id::Position;
 use crate::presence::{ConnectionId, CLOSE_PREFIX, CONN_PREFIX};
-use crate::subscriber::{End, Pushed, Subscriber};
+use crate::subscriber::{End, Listed, Pushed, Subscriber};
 use crate::topic::{Topic, TopicPattern};
 
 #[derive(Debug, Default)]
@@ -18,31 +18,10 @@ struct Maps {
     /// The keys of `topics` that are patterns (`chat/*`), matched against
     /// every published event's topics.
     patterns: HashMap<Topic, TopicPattern>,
-    all: HashMap<u64, Entry>,
-}
-
-/// A registered subscriber, and where it is in each of its topics' lists.
-#[derive(Debug)]
-struct Entry {
-    sub: Arc<Subscriber>,
-    keys: Keys,
-}
-
-/// Slab keys of a subscriber in its topics' lists, in the order of its
-/// topics: most subscribe to one topic, kept without an allocation.
-#[derive(Debug)]
-enum Keys {
-    One(usize),
-    Many(Box<[usize]>),
-}
-
-impl Keys {
-    fn as_slice(&self) -> &[usize] {
-        match self {
-            Keys::One(key) => std::slice::from_ref(key),
-            Keys::Many(keys) => keys,
-        }
-    }
+    /// Every subscriber by id. Where it is in each of its topics' lists is
+    /// kept by the subscriber ([`Listed::key`]), so that an entry here is
+    /// two words: every idle stream has one.
+    all: HashMap<u64, Arc<Subscriber>>,
 }
 
 /// Counters the registry keeps (see [`Stats`](crate::Stats)).
@@ -104,31 +83,27 @@ impl Registry {
     /// Adds a subscriber to its topics: from now on it receives every delivery.
     pub(crate) fn register(&self, sub: Arc<Subscriber>) {
         let mut maps = self.write();
-        let mut keys = Vec::with_capacity(sub.topics.len());
-        for topic in sub.topics.iter() {
+        for Listed { topic, key } in sub.listed() {
             let slab = maps.topics.entry(topic.clone()).or_default();
-            keys.push(slab.insert(sub.clone()));
+            // Read and written under the registry's lock only.
+            key.store(slab.insert(sub.clone()), Ordering::Relaxed);
             let pattern = TopicPattern::new(topic.as_str());
             if pattern.is_wildcard() {
                 maps.patterns.insert(topic.clone(), pattern);
             }
         }
-        let keys = match keys[..] {
-            [key] => Keys::One(key),
-            _ => Keys::Many(keys.into()),
-        };
-        maps.all.insert(sub.id, Entry { sub, keys });
+        maps.all.insert(sub.id, sub);
     }
 
     /// Removes a subscriber; a topic without subscribers is forgotten.
     pub(crate) fn unregister(&self, sub: &Subscriber) {
         let mut maps = self.write();
-        let Some(entry) = maps.all.remove(&sub.id) else {
+        if maps.all.remove(&sub.id).is_none() {
             return;
-        };
-        for (topic, &key) in sub.topics.iter().zip(entry.keys.as_slice()) {
+        }
+        for Listed { topic, key } in sub.listed() {
             if let Some(slab) = maps.topics.get_mut(topic) {
-                slab.try_remove(key);
+                slab.try_remove(key.load(Ordering::Relaxed));
                 if slab.is_empty() {
                     maps.topics.remove(topic);
                     maps.patterns.remove(topic);
@@ -214,7 +189,7 @@ impl Registry {
         if node != &*self.node {
             return None;
         }
-        maps.all.get(&n).map(|entry| &entry.sub)
+        maps.all.get(&n)
     }
 
     /// Ends a subscriber's stream (after what is queued) and unregisters it.
@@ -226,7 +201,7 @@ impl Registry {
 
     /// Subscriber `n` of this node, if it is open.
     pub(crate) fn get(&self, n: u64) -> Option<Arc<Subscriber>> {
-        self.read().all.get(&n).map(|entry| entry.sub.clone())
+        self.read().all.get(&n).cloned()
     }
 
     /// Calls `f` on every subscriber of `topic` by that name.
@@ -240,8 +215,8 @@ impl Registry {
 
     /// Calls `f` on every subscriber.
     pub(crate) fn for_each(&self, mut f: impl FnMut(&Arc<Subscriber>)) {
-        for entry in self.read().all.values() {
-            f(&entry.sub);
+        for sub in self.read().all.values() {
+            f(sub);
         }
     }
 

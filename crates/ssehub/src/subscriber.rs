@@ -2,6 +2,7 @@
 //! subscription stream that drains it.
 
 use std::collections::VecDeque;
+use std::sync::atomic::AtomicUsize;
 use std::sync::{Mutex, MutexGuard};
 use std::task::Waker;
 
@@ -43,13 +44,17 @@ pub(crate) enum End {
 #[derive(Debug)]
 pub(crate) struct State {
     queue: VecDeque<Bytes>,
-    bytes: usize,
+    /// Bytes in `queue` (at most the subscriber's `max_bytes`, a `u32`).
+    bytes: u32,
+    /// Nothing was queued since the last keep-alive tick.
+    pub(crate) idle: bool,
+    /// A keep-alive comment line goes out before anything queued: a flag,
+    /// not a frame in the queue, so that an idle stream holds no queue.
+    keepalive: bool,
+    pub(crate) end: Option<End>,
     /// The newest event queued: an event on two of our topics comes once.
     last: Position,
     waker: Option<Waker>,
-    pub(crate) end: Option<End>,
-    /// Nothing was queued since the last keep-alive tick.
-    pub(crate) idle: bool,
     /// Events skipped under [`LagPolicy::Skip`] and not yet reported; the
     /// gap event is written when the stream next takes a frame, before the
     /// frames still queued. Boxed: rare, and every idle stream has a state.
@@ -63,24 +68,43 @@ struct Skipped {
     last_id: Option<Box<str>>,
 }
 
+/// One of a subscriber's topics, and its key in that topic's list in the
+/// registry (kept here, in the same allocation as the topic: the registry
+/// writes it under its lock when it lists the subscriber).
+#[derive(Debug)]
+pub(crate) struct Listed {
+    pub(crate) topic: Topic,
+    pub(crate) key: AtomicUsize,
+}
+
 /// The publishing side's handle on one subscription.
+///
+/// Every idle stream has one, so it is kept small: what most streams lack
+/// (a user, metadata, patterns, a lag callback) is in one optional box.
+/// `a_subscriber_is_small` pins its size.
 pub(crate) struct Subscriber {
     pub(crate) id: u64,
-    pub(crate) topics: Box<[Topic]>,
-    /// The topics that are patterns (`chat/*`), to match event topics against.
-    patterns: Box<[TopicPattern]>,
-    /// Boxed: most streams have none, and every idle stream has a subscriber.
-    pub(crate) meta: Option<Box<serde_json::Value>>,
-    /// Who it is ([`SubscribeOptions::user`](crate::SubscribeOptions::user)).
-    pub(crate) user: Option<Box<str>>,
     /// When it opened, in milliseconds since the Unix epoch.
     pub(crate) since: u64,
+    topics: Box<[Listed]>,
+    rare: Option<Box<Rare>>,
+    /// The most bytes queued before the lag policy applies.
+    max_bytes: u32,
+    policy: LagPolicy,
+    state: Mutex<State>,
+}
+
+/// What few subscribers have.
+#[derive(Default)]
+struct Rare {
+    /// Who it is ([`SubscribeOptions::user`](crate::SubscribeOptions::user)).
+    user: Option<Box<str>>,
+    meta: Option<serde_json::Value>,
+    /// The topics that are patterns (`chat/*`), to match event topics against.
+    patterns: Box<[TopicPattern]>,
     /// Called once when the subscriber is cut off for lagging (to close its
     /// connection even if the client never reads again).
     on_lag: Option<OnLag>,
-    policy: LagPolicy,
-    max_bytes: usize,
-    state: Mutex<State>,
 }
 
 /// A callback run when a subscriber is disconnected for lagging.
@@ -125,31 +149,66 @@ impl Subscriber {
         on_lag: Option<OnLag>,
     ) -> Subscriber {
         let Who { id, user, meta } = who;
-        let patterns = topics
+        let patterns: Box<[TopicPattern]> = topics
             .iter()
             .map(|t| TopicPattern::new(t.as_str()))
             .filter(TopicPattern::is_wildcard)
             .collect();
+        let rare = (user.is_some() || meta.is_some() || !patterns.is_empty() || on_lag.is_some())
+            .then(|| {
+                Box::new(Rare {
+                    user,
+                    meta,
+                    patterns,
+                    on_lag,
+                })
+            });
+        let topics = topics
+            .into_vec()
+            .into_iter()
+            .map(|topic| Listed {
+                topic,
+                key: AtomicUsize::new(0),
+            })
+            .collect();
         Subscriber {
             id,
-            topics,
-            patterns,
-            meta: meta.map(Box::new),
-            user,
             since: crate::presence::now_ms(),
-            on_lag,
+            topics,
+            rare,
+            max_bytes: u32::try_from(max_bytes).unwrap_or(u32::MAX),
             policy,
-            max_bytes,
             state: Mutex::new(State {
                 queue: VecDeque::new(),
                 bytes: 0,
+                idle: true,
+                keepalive: false,
+                end: None,
                 last,
                 waker: None,
-                end: None,
-                idle: true,
                 skipped: None,
             }),
         }
+    }
+
+    /// Its topics.
+    pub(crate) fn topics(&self) -> impl ExactSizeIterator<Item = &Topic> {
+        self.topics.iter().map(|listed| &listed.topic)
+    }
+
+    /// Its topics with their keys in the registry's lists.
+    pub(crate) fn listed(&self) -> &[Listed] {
+        &self.topics
+    }
+
+    /// Who it is ([`SubscribeOptions::user`](crate::SubscribeOptions::user)).
+    pub(crate) fn user(&self) -> Option<&str> {
+        self.rare.as_ref()?.user.as_deref()
+    }
+
+    /// What [`SubscribeOptions::meta`](crate::SubscribeOptions::meta) attached.
+    pub(crate) fn meta(&self) -> Option<&serde_json::Value> {
+        self.rare.as_ref()?.meta.as_ref()
     }
 
     pub(crate) fn lock(&self) -> MutexGuard<'_, State> {
@@ -164,7 +223,8 @@ impl Subscriber {
         }
         s.last = cursor;
         let mut outcome = Pushed::Queued;
-        if s.bytes + frame.len() > self.max_bytes && !s.queue.is_empty() {
+        let len = u32::try_from(frame.len()).unwrap_or(u32::MAX);
+        if s.bytes.saturating_add(len) > self.max_bytes && !s.queue.is_empty() {
             match self.policy {
                 LagPolicy::Disconnect => {
                     s.end = Some(End::Lagged);
@@ -175,7 +235,7 @@ impl Subscriber {
                     if let Some(w) = waker {
                         w.wake();
                     }
-                    if let Some(on_lag) = &self.on_lag {
+                    if let Some(on_lag) = self.rare.as_ref().and_then(|r| r.on_lag.as_ref()) {
                         on_lag();
                     }
                     return Pushed::Lagged;
@@ -195,7 +255,7 @@ impl Subscriber {
                 }
             }
         }
-        s.bytes += frame.len();
+        s.bytes = s.bytes.saturating_add(len);
         s.queue.push_back(frame.clone());
         s.idle = false;
         let waker = s.waker.take();
@@ -224,29 +284,37 @@ impl Subscriber {
         s.queue
             .retain(|frame| position_of(frame).is_none_or(|p| p > floor));
         if s.queue.len() != before {
-            s.bytes = s.queue.iter().map(Bytes::len).sum();
+            let bytes: usize = s.queue.iter().map(Bytes::len).sum();
+            s.bytes = u32::try_from(bytes).unwrap_or(u32::MAX);
         }
     }
 
     /// Whether an event on `topic` is for this subscriber.
     pub(crate) fn wants(&self, topic: &Topic) -> bool {
-        self.topics.contains(topic) || self.patterns.iter().any(|p| p.matches(topic.as_str()))
+        self.topics().any(|t| t == topic)
+            || self
+                .rare
+                .as_ref()
+                .is_some_and(|rare| rare.patterns.iter().any(|p| p.matches(topic.as_str())))
     }
 
     /// Bytes queued and not yet taken by the stream.
     pub(crate) fn queued_bytes(&self) -> usize {
-        self.lock().bytes
+        self.lock().bytes as usize
     }
 
-    /// Queues a keep-alive comment if nothing was queued since the last tick.
-    pub(crate) fn keepalive(&self, frame: &Bytes) {
+    /// Sends a keep-alive comment line if nothing was queued since the last
+    /// tick. Such a stream has been idle a whole tick: it gives back its
+    /// queue's buffer (a burst's buffer is given back as soon as the queue
+    /// drains; a smaller one is kept while events come).
+    pub(crate) fn keepalive(&self) {
         let mut s = self.lock();
         if s.end.is_some() {
             return;
         }
         if s.idle && s.queue.is_empty() {
-            s.queue.push_back(frame.clone());
-            s.bytes += frame.len();
+            s.queue = VecDeque::new();
+            s.keepalive = true;
             if let Some(w) = s.waker.take() {
                 drop(s);
                 w.wake();
@@ -294,8 +362,12 @@ impl State {
                 return Next::Frame(gap);
             }
         }
+        if std::mem::take(&mut self.keepalive) {
+            return Next::Frame(Bytes::from_static(crate::hub::COMMENT_LINE));
+        }
         if let Some(frame) = self.queue.pop_front() {
-            self.bytes -= frame.len();
+            let len = u32::try_from(frame.len()).unwrap_or(u32::MAX);
+            self.bytes = self.bytes.saturating_sub(len);
             return Next::Frame(frame);
         }
         if self.end.is_some() {
@@ -344,5 +416,64 @@ impl State {
         } else {
             std::task::Poll::Pending
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    /// Every idle stream has a subscriber (in an `Arc`, 16 bytes more): keep
+    /// it small (see docs/benchmarks.md#parked). 232 bytes at first, 136
+    /// since the rare parts share one box, the registry's keys sit beside
+    /// the topics and a keep-alive is a flag.
+    #[test]
+    fn a_subscriber_is_small() {
+        let size = std::mem::size_of::<super::Subscriber>();
+        println!("a subscriber is {size} bytes");
+        assert!(size <= 136, "a subscriber is {size} bytes");
+    }
+
+    /// An idle stream holds no queue: a keep-alive tick gives back the
+    /// buffer of a stream idle since the tick before, and the comment line
+    /// it sends is not queued.
+    #[test]
+    fn a_stream_idle_for_a_tick_gives_back_its_queue() {
+        use super::*;
+        let sub = Subscriber::new(
+            Who {
+                id: 1,
+                user: None,
+                meta: None,
+            },
+            Box::new([Topic::new("t").unwrap()]),
+            LagPolicy::Disconnect,
+            1 << 20,
+            Position::default(),
+            None,
+        );
+        let waker = Waker::noop();
+        let event = Bytes::from_static(b"data: x\n\n");
+        assert_eq!(
+            sub.push(Position { high: 0, low: 1 }, &event),
+            Pushed::Queued
+        );
+        let mut s = sub.lock();
+        assert!(matches!(s.pop(waker), Next::Frame(f) if f == event));
+        assert!(matches!(s.pop(waker), Next::Pending));
+        assert!(
+            s.queue.capacity() > 0,
+            "a queue that drained keeps its buffer"
+        );
+        drop(s);
+        // The first tick after the event: not idle for a whole tick yet.
+        sub.keepalive();
+        assert!(sub.lock().queue.capacity() > 0);
+        assert!(matches!(sub.lock().pop(waker), Next::Pending));
+        // The second: idle since the first.
+        sub.keepalive();
+        let mut s = sub.lock();
+        assert_eq!(s.queue.capacity(), 0);
+        assert!(matches!(s.pop(waker), Next::Frame(f) if f == crate::hub::COMMENT_LINE));
+        assert!(matches!(s.pop(waker), Next::Pending));
+        assert_eq!(s.queue.capacity(), 0);
     }
 }

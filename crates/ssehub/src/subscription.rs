@@ -178,7 +178,7 @@ impl Subscription {
 
     /// The topics and patterns it subscribed to.
     pub fn topics(&self) -> impl Iterator<Item = &str> {
-        self.sub.topics.iter().map(|topic| topic.as_str())
+        self.sub.topics().map(|topic| topic.as_str())
     }
 
     /// Moves the frames ready now, up to `max` (at least one, waiting for it),
@@ -237,6 +237,12 @@ impl Subscription {
     /// Whether it was ended by [`Hub::close`](crate::Hub::close).
     pub fn closed(&self) -> bool {
         self.sub.closed()
+    }
+
+    /// When it opened, in milliseconds since the Unix epoch (as presence
+    /// lists it).
+    pub fn since(&self) -> u64 {
+        self.sub.since
     }
 }
 
