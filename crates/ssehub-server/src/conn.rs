@@ -83,9 +83,8 @@ impl Stream {
 
     /// Logs its end; dropping it frees its subscription, slot and guard.
     pub(crate) fn end(self, why: Ended) {
-        self.opened
-            .log
-            .closed(&self.opened.subscription, self.bytes, why);
+        let opened = &self.opened;
+        crate::log::closed(&opened.subscription, opened.slot.ip(), self.bytes, why);
     }
 }
 
@@ -651,12 +650,11 @@ mod tests {
             .await
             .unwrap();
         let subscription = ssehub::Hub::new().subscribe("a", None).await.unwrap();
-        let log = crate::log::StreamLog::opened(&subscription, None);
+        let per_ip = std::sync::Arc::new(crate::limits::PerIp::new(0));
         let opened = crate::events::Opened {
             subscription,
             expires: None,
-            slot: None,
-            log,
+            slot: per_ip.enter(None).unwrap(),
         };
         let tracker = std::sync::Arc::new(super::Tracker::default());
         let task = super::write_stream(

@@ -25,7 +25,7 @@ use crate::client;
 use crate::error::ApiError;
 use crate::http2;
 use crate::limits::Slot;
-use crate::log::{Ended, StreamLog};
+use crate::log::{self, Ended};
 use crate::AppState;
 
 /// The axum route (used for requests that arrive on a connection already
@@ -51,8 +51,7 @@ pub(crate) async fn subscribe(
     let mut response = Response::new(Body::from_stream(Expiring {
         subscription: opened.subscription,
         expiry,
-        _slot: opened.slot,
-        log: opened.log,
+        slot: opened.slot,
         bytes: 0,
         ended: None,
     }));
@@ -67,8 +66,8 @@ pub(crate) async fn subscribe(
 struct Expiring {
     subscription: Subscription,
     expiry: Option<Pin<Box<tokio::time::Sleep>>>,
-    _slot: Option<Slot>,
-    log: StreamLog,
+    /// Its client (for the log), and its place among the address's streams.
+    slot: Slot,
     bytes: u64,
     /// Why it ended, once it has; dropped before that, the client left or
     /// (over HTTP/2) its stream was cut for lagging.
@@ -115,7 +114,7 @@ impl Drop for Expiring {
         let why = self
             .ended
             .unwrap_or_else(|| self.cut_off_or(Ended::ClientGone));
-        self.log.closed(&self.subscription, self.bytes, why);
+        log::closed(&self.subscription, self.slot.ip(), self.bytes, why);
     }
 }
 
@@ -128,10 +127,9 @@ pub(crate) struct Opened {
     pub(crate) subscription: Subscription,
     /// When the token expires: the stream must end then.
     pub(crate) expires: Option<tokio::time::Instant>,
-    /// Its place among the client address's open streams.
-    pub(crate) slot: Option<Slot>,
-    /// To log its end.
-    pub(crate) log: StreamLog,
+    /// Its client's address (for the log), and its place among that
+    /// address's open streams.
+    pub(crate) slot: Slot,
 }
 
 /// Opens the subscription a request asks for (by the `/events` rules of
@@ -165,10 +163,7 @@ pub(crate) async fn open(
     };
     let ip = client::ip(parts, &state.config.trusted_proxies);
     state.connect_rate.check(ip)?;
-    let slot = match ip {
-        Some(ip) => state.per_ip.enter(ip)?,
-        None => None,
-    };
+    let slot = state.per_ip.enter(ip)?;
     let mut options = SubscribeOptions::from(request);
     if let Some(user) = granted.user {
         options = options.user(user);
@@ -182,11 +177,10 @@ pub(crate) async fn open(
         let left = at.duration_since(SystemTime::now()).unwrap_or_default();
         tokio::time::Instant::now() + left
     });
-    let log = StreamLog::opened(&subscription, ip);
+    log::opened(&subscription, ip);
     Ok(Opened {
         subscription,
         expires,
         slot,
-        log,
     })
 }

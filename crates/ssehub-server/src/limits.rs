@@ -16,11 +16,22 @@ pub(crate) struct PerIp {
     open: Mutex<HashMap<IpAddr, usize>>,
 }
 
-/// One open stream; dropping it frees its place.
+/// A stream's client: its address, and its place among that address's
+/// open streams when they are limited (dropping it frees the place). The
+/// address is kept here only, for the limit and the stream's log: every
+/// idle stream has one.
 #[derive(Debug)]
 pub(crate) struct Slot {
-    per_ip: Arc<PerIp>,
-    ip: IpAddr,
+    ip: Option<IpAddr>,
+    /// Set when the place is counted.
+    per_ip: Option<Arc<PerIp>>,
+}
+
+impl Slot {
+    /// The client's address, if known.
+    pub(crate) fn ip(&self) -> Option<IpAddr> {
+        self.ip
+    }
 }
 
 impl PerIp {
@@ -32,13 +43,14 @@ impl PerIp {
         }
     }
 
-    /// Takes a place for a stream from `ip`, or answers 429.
-    pub(crate) fn enter(self: &Arc<Self>, ip: IpAddr) -> Result<Option<Slot>, ApiError> {
-        if self.max == 0 {
-            return Ok(None);
-        }
+    /// Takes a place for a stream from `ip` (none is counted without a
+    /// limit or an address), or answers 429.
+    pub(crate) fn enter(self: &Arc<Self>, ip: Option<IpAddr>) -> Result<Slot, ApiError> {
+        let Some(addr) = ip.filter(|_| self.max > 0) else {
+            return Ok(Slot { ip, per_ip: None });
+        };
         let mut open = self.open.lock().unwrap_or_else(|e| e.into_inner());
-        let count = open.entry(ip).or_default();
+        let count = open.entry(addr).or_default();
         if *count >= self.max {
             return Err(ApiError::new(
                 StatusCode::TOO_MANY_REQUESTS,
@@ -47,20 +59,23 @@ impl PerIp {
             ));
         }
         *count += 1;
-        Ok(Some(Slot {
-            per_ip: self.clone(),
+        Ok(Slot {
             ip,
-        }))
+            per_ip: Some(self.clone()),
+        })
     }
 }
 
 impl Drop for Slot {
     fn drop(&mut self) {
-        let mut open = self.per_ip.open.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(count) = open.get_mut(&self.ip) {
+        let (Some(per_ip), Some(ip)) = (&self.per_ip, self.ip) else {
+            return;
+        };
+        let mut open = per_ip.open.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(count) = open.get_mut(&ip) {
             *count -= 1;
             if *count == 0 {
-                open.remove(&self.ip);
+                open.remove(&ip);
             }
         }
     }

@@ -14,8 +14,6 @@ use axum::response::Response;
 use ssehub::Subscription;
 use std::time::Duration;
 
-use tokio::time::Instant;
-
 use crate::client;
 
 /// Why a stream ended.
@@ -57,40 +55,32 @@ impl Ended {
     }
 }
 
-/// What a stream's writer keeps to log its end.
-#[derive(Debug)]
-pub(crate) struct StreamLog {
-    opened: Instant,
-    client: Option<IpAddr>,
+/// Logs that `sub` opened for `client`.
+pub(crate) fn opened(sub: &Subscription, client: Option<IpAddr>) {
+    tracing::info!(
+        stream = %sub.id(),
+        client = %Client(client),
+        topics = %sub.topics().collect::<Vec<_>>().join(","),
+        resume = ?sub.resume(),
+        "stream opened"
+    );
 }
 
-impl StreamLog {
-    /// Logs that `sub` opened for `client`.
-    pub(crate) fn opened(sub: &Subscription, client: Option<IpAddr>) -> StreamLog {
-        tracing::info!(
-            stream = %sub.id(),
-            client = %Client(client),
-            topics = %sub.topics().collect::<Vec<_>>().join(","),
-            resume = ?sub.resume(),
-            "stream opened"
-        );
-        StreamLog {
-            opened: Instant::now(),
-            client,
-        }
-    }
-
-    /// Logs that `sub` closed after `bytes` were written, and why.
-    pub(crate) fn closed(&self, sub: &Subscription, bytes: u64, why: Ended) {
-        tracing::info!(
-            stream = %sub.id(),
-            client = %Client(self.client),
-            duration_ms = self.opened.elapsed().as_millis() as u64,
-            bytes,
-            reason = why.as_str(),
-            "stream closed"
-        );
-    }
+/// Logs that `sub`, opened for `client`, closed after `bytes` were written,
+/// and why. Its duration is reckoned from [`Subscription::since`] (kept
+/// once, by the hub).
+pub(crate) fn closed(sub: &Subscription, client: Option<IpAddr>, bytes: u64, why: Ended) {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64);
+    tracing::info!(
+        stream = %sub.id(),
+        client = %Client(client),
+        duration_ms = now.saturating_sub(sub.since()),
+        bytes,
+        reason = why.as_str(),
+        "stream closed"
+    );
 }
 
 /// Logs a refused request: its client, method, path (never the query) and
