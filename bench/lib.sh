@@ -6,7 +6,10 @@
 # run.sh's scenarios (peers.sh runs the same): their defaults, each
 # overridable from the environment (see run.sh's usage).
 SCALE=${SCALE:-1}
-IDLE_SECONDS=${IDLE_SECONDS:-5}
+# Idle streams are held 20 s: past the first keep-alive (15 s on both
+# servers), so that what a keep-alive leaves behind counts (before
+# 2026-11-30 every ssehub stream kept a 128-byte queue buffer after it).
+IDLE_SECONDS=${IDLE_SECONDS:-20}
 TP_PUBLISHERS=${TP_PUBLISHERS:-4}
 LAT1_RATE=${LAT1_RATE:-100}
 LAT2_RATE=${LAT2_RATE:-10}

@@ -11,7 +11,7 @@
 #
 # Sizes (each connection and event count is multiplied by SCALE, default 1;
 # SCALE=0.05 is a quick run):
-#   IDLE_CONNS=10000 IDLE_SECONDS=5                  (a) idle memory
+#   IDLE_CONNS=10000 IDLE_SECONDS=20                 (a) idle memory
 #   TP_CONNS=10000 TP_EVENTS=1000 TP_PUBLISHERS=4    (b) throughput, as fast as possible
 #   LAT1_CONNS=1000 LAT1_RATE=100 LAT1_EVENTS=2000   (c) latency at 100 events/s
 #   LAT2_CONNS=10000 LAT2_RATE=10 LAT2_EVENTS=200    (c) latency at 10 events/s
