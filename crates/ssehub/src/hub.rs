@@ -165,6 +165,8 @@ impl HubBuilder {
 
     /// Most bytes queued for one subscriber before its lag policy applies.
     /// Default: 256 KiB. One event is always accepted into an empty queue.
+    /// A bound above 4 GiB (`u32::MAX` bytes) is taken as 4 GiB: each idle
+    /// subscriber keeps its count in 4 bytes.
     pub fn buffer_bytes(mut self, n: usize) -> Self {
         self.buffer_bytes = n;
         self
