@@ -13,7 +13,7 @@
 use std::io::{self, IoSlice};
 use std::net::SocketAddr;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::task::Poll;
 
@@ -221,7 +221,7 @@ async fn write_stream<S: Io>(
             let expiry = stream
                 .opened
                 .expires
-                .map(|at| Box::pin(tokio::time::sleep_until(at)));
+                .map(|at| Box::pin(tokio::time::sleep_until(at.instant())));
             pump(&mut socket, &mut stream, expiry, &counters).await
         }
         Err(_) => Ended::WriteFailed,
@@ -238,11 +238,7 @@ pub(crate) async fn write_busy(mut socket: TcpStream, mut stream: Stream, rest: 
         return stream.end(why);
     }
     loop {
-        if stream
-            .opened
-            .expires
-            .is_some_and(|at| at <= tokio::time::Instant::now())
-        {
+        if stream.opened.expires.is_some_and(|at| at.passed()) {
             let _ = socket.write_all(END_CHUNK).await;
             return stream.end(Ended::TokenExpired);
         }
@@ -584,6 +580,8 @@ where
 #[derive(Debug, Default)]
 pub(crate) struct Tracker {
     open: AtomicUsize,
+    /// Connections ever entered.
+    entered: AtomicU64,
     idle: Notify,
 }
 
@@ -594,7 +592,13 @@ pub(crate) struct Guard(Arc<Tracker>);
 impl Tracker {
     pub(crate) fn enter(self: &Arc<Self>) -> Guard {
         self.open.fetch_add(1, Ordering::AcqRel);
+        self.entered.fetch_add(1, Ordering::Relaxed);
         Guard(self.clone())
+    }
+
+    /// How many have ever entered.
+    pub(crate) fn entered(&self) -> u64 {
+        self.entered.load(Ordering::Relaxed)
     }
 
     /// How many are open.

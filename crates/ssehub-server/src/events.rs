@@ -4,9 +4,10 @@
 
 use std::convert::Infallible;
 use std::future::Future;
+use std::num::NonZeroU32;
 use std::pin::Pin;
 use std::task::{ready, Context, Poll};
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use axum::body::{Body, Bytes};
 use axum::extract::State;
@@ -46,7 +47,7 @@ pub(crate) async fn subscribe(
     let opened = open(&state, &mut parts, on_lag).await?;
     let expiry = opened
         .expires
-        .map(|at| Box::pin(tokio::time::sleep_until(at)));
+        .map(|at| Box::pin(tokio::time::sleep_until(at.instant())));
     let id = HeaderValue::from_str(opened.subscription.id().as_str()).ok();
     let mut response = Response::new(Body::from_stream(Expiring {
         subscription: opened.subscription,
@@ -126,10 +127,44 @@ pub(crate) type OnLag = Box<dyn Fn() + Send + Sync>;
 pub(crate) struct Opened {
     pub(crate) subscription: Subscription,
     /// When the token expires: the stream must end then.
-    pub(crate) expires: Option<tokio::time::Instant>,
+    pub(crate) expires: Option<Expiry>,
     /// Its client's address (for the log), and its place among that
     /// address's open streams.
     pub(crate) slot: Slot,
+}
+
+/// When a stream's token expires, in whole seconds since the Unix epoch (a
+/// JWT's `exp` is whole seconds): 4 bytes where an `Instant` is 16, and
+/// every idle stream has one (`Option<Expiry>` is 4 bytes too). Read
+/// against the system clock, as the token's `exp` is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) struct Expiry(NonZeroU32);
+
+impl Expiry {
+    /// `at`, rounded up to a whole second; beyond 2106 (a `u32` of seconds)
+    /// taken as then.
+    pub(crate) fn at(at: SystemTime) -> Expiry {
+        let since = at.duration_since(UNIX_EPOCH).unwrap_or_default();
+        let secs = since.as_secs() + u64::from(since.subsec_nanos() > 0);
+        let secs = u32::try_from(secs).unwrap_or(u32::MAX);
+        Expiry(NonZeroU32::new(secs).unwrap_or(NonZeroU32::MIN))
+    }
+
+    /// Time left until it, from now (zero once it has passed).
+    pub(crate) fn left(self) -> Duration {
+        let at = UNIX_EPOCH + Duration::from_secs(self.0.get().into());
+        at.duration_since(SystemTime::now()).unwrap_or_default()
+    }
+
+    /// Whether it has passed.
+    pub(crate) fn passed(self) -> bool {
+        self.left().is_zero()
+    }
+
+    /// When it is on the runtime's clock, for a timer.
+    pub(crate) fn instant(self) -> tokio::time::Instant {
+        tokio::time::Instant::now() + self.left()
+    }
 }
 
 /// Opens the subscription a request asks for (by the `/events` rules of
@@ -173,10 +208,7 @@ pub(crate) async fn open(
         options = options.on_lag(on_lag);
     }
     let subscription = state.hub.subscribe_with(options).await?;
-    let expires = granted.expires.map(|at| {
-        let left = at.duration_since(SystemTime::now()).unwrap_or_default();
-        tokio::time::Instant::now() + left
-    });
+    let expires = granted.expires.map(Expiry::at);
     log::opened(&subscription, ip);
     Ok(Opened {
         subscription,

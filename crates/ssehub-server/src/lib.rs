@@ -47,6 +47,7 @@ mod presence;
 mod publish;
 mod signals;
 mod tls;
+mod trim;
 
 pub use auth::{Auth, KeyError};
 pub use error::ApiError;
@@ -248,6 +249,8 @@ pub async fn run(
     let tracker = std::sync::Arc::new(conn::Tracker::default());
     // Idle plain-HTTP streams wait here, without a task each.
     let (park, _stopper) = park::Park::start(state.counters.clone())?;
+    // What connections leave behind in the allocator goes back to the system.
+    let trimmer = tokio::spawn(trim::run(tracker.clone(), state.counters.clone()));
     // Connections being refused hold a descriptor too: at most half the
     // reserve at once, beyond that they are closed unanswered.
     let refusing = std::sync::Arc::new(conn::Tracker::default());
@@ -300,5 +303,6 @@ pub async fn run(
     hub.shutdown();
     let _ = stop_tx.send(true);
     let _ = tokio::time::timeout(grace, tracker.wait_idle()).await;
+    trimmer.abort();
     Ok(())
 }

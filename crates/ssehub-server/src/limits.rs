@@ -2,7 +2,7 @@
 //! publishes, per IP address.
 
 use std::collections::HashMap;
-use std::net::IpAddr;
+use std::net::{IpAddr, Ipv6Addr};
 use std::sync::{Arc, Mutex};
 
 use axum::http::StatusCode;
@@ -22,15 +22,27 @@ pub(crate) struct PerIp {
 /// idle stream has one.
 #[derive(Debug)]
 pub(crate) struct Slot {
-    ip: Option<IpAddr>,
+    /// The client's address, an IPv4 one mapped, `::` when unknown: 16
+    /// bytes where an `Option<IpAddr>` is 24 with its padding.
+    ip: Ipv6Addr,
     /// Set when the place is counted.
     per_ip: Option<Arc<PerIp>>,
 }
 
 impl Slot {
-    /// The client's address, if known.
+    fn new(ip: Option<IpAddr>, per_ip: Option<Arc<PerIp>>) -> Slot {
+        let ip = match ip {
+            Some(IpAddr::V4(ip)) => ip.to_ipv6_mapped(),
+            Some(IpAddr::V6(ip)) => ip,
+            None => Ipv6Addr::UNSPECIFIED,
+        };
+        Slot { ip, per_ip }
+    }
+
+    /// The client's address, if known (an IPv4-mapped IPv6 address is
+    /// given as the IPv4 one, as [`PerIp::enter`] counts it).
     pub(crate) fn ip(&self) -> Option<IpAddr> {
-        self.ip
+        (!self.ip.is_unspecified()).then(|| self.ip.to_canonical())
     }
 }
 
@@ -46,8 +58,10 @@ impl PerIp {
     /// Takes a place for a stream from `ip` (none is counted without a
     /// limit or an address), or answers 429.
     pub(crate) fn enter(self: &Arc<Self>, ip: Option<IpAddr>) -> Result<Slot, ApiError> {
+        // One client, one count, whether it came over IPv4 or IPv6-mapped.
+        let ip = ip.map(|ip| ip.to_canonical());
         let Some(addr) = ip.filter(|_| self.max > 0) else {
-            return Ok(Slot { ip, per_ip: None });
+            return Ok(Slot::new(ip, None));
         };
         let mut open = self.open.lock().unwrap_or_else(|e| e.into_inner());
         let count = open.entry(addr).or_default();
@@ -59,16 +73,13 @@ impl PerIp {
             ));
         }
         *count += 1;
-        Ok(Slot {
-            ip,
-            per_ip: Some(self.clone()),
-        })
+        Ok(Slot::new(ip, Some(self.clone())))
     }
 }
 
 impl Drop for Slot {
     fn drop(&mut self) {
-        let (Some(per_ip), Some(ip)) = (&self.per_ip, self.ip) else {
+        let (Some(per_ip), Some(ip)) = (&self.per_ip, self.ip()) else {
             return;
         };
         let mut open = per_ip.open.lock().unwrap_or_else(|e| e.into_inner());

@@ -36,6 +36,9 @@ pub(crate) struct ServerCounters {
     /// Times a parked stream's client could not take a write at once, so
     /// the stream got a task until its queue was empty (`park.rs`).
     pub(crate) unparks: AtomicU64,
+    /// Times the allocator's free pages were given back to the system after
+    /// connections came and went (`trim.rs`).
+    pub(crate) trims: AtomicU64,
 }
 
 impl Collector for HubCollector {
@@ -131,6 +134,11 @@ impl Collector for HubCollector {
                 "ssehub_stream_unparks",
                 "Times an idle stream's client could not take a write at once and the stream got a task until its queue was empty",
                 self.server.unparks.load(Ordering::Relaxed),
+            ),
+            (
+                "ssehub_allocator_trims",
+                "Times the allocator's free pages were given back to the system after connections came and went",
+                self.server.trims.load(Ordering::Relaxed),
             ),
             (
                 "ssehub_auth_failures",

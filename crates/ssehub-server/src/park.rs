@@ -8,8 +8,9 @@
 //!
 //! How: each shard is one thread that owns a `mio::Poll` (an epoll instance)
 //! and the streams parked on it. It is told when one of its streams has
-//! something to write (the stream's subscription wakes a [`Key`], which puts
-//! the stream's key in the shard's inbox) and when a client sends something
+//! something to write (the stream's subscription calls the shard's
+//! [`TagWake`] with the stream's key, which puts the key in the shard's
+//! inbox: no waker, no allocation per stream) and when a client sends something
 //! or goes away (its socket is readable in the shard's epoll set). The
 //! shard writes queued frames with one non-blocking vectored write; a write
 //! that does not finish (the client's socket buffer is full) hands the
@@ -29,13 +30,14 @@ use std::collections::BTreeSet;
 use std::io::{self, IoSlice, Read, Write};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
-use std::task::{Context, Poll, Wake, Waker};
+use std::task::Poll;
 
 use bytes::{Bytes, BytesMut};
 use slab::Slab;
-use tokio::time::Instant;
+use ssehub::TagWake;
 
 use crate::conn::{Chunk, Stream, BATCH, END_CHUNK};
+use crate::events::Expiry;
 use crate::log::Ended;
 use crate::metrics::ServerCounters;
 
@@ -74,7 +76,7 @@ struct Inbox {
     /// Streams to park.
     adopted: Vec<(mio::net::TcpStream, Stream)>,
     /// Keys of parked streams with something to write (or that ended).
-    woken: Vec<usize>,
+    woken: Vec<u32>,
     /// The shard stops (or has): nothing more is parked on it.
     closed: bool,
 }
@@ -107,34 +109,22 @@ impl Inbox {
 }
 
 /// A parked stream: its socket and what it holds. Kept in place in its
-/// shard's slab (no allocation of its own); its waker's key is the one
-/// allocation a parked stream adds.
+/// shard's slab: a parked stream adds no allocation of its own.
 #[derive(Debug)]
 struct Parked {
     socket: mio::net::TcpStream,
     stream: Stream,
-    /// Wakes the shard with this stream's key.
-    key: Arc<Key>,
 }
 
-/// A parked stream's waker: puts its key in its shard's inbox.
-#[derive(Debug)]
-struct Key {
-    shard: Arc<Shard>,
-    key: usize,
-}
-
-impl Wake for Key {
-    fn wake(self: Arc<Self>) {
-        self.wake_by_ref();
-    }
-
-    fn wake_by_ref(self: &Arc<Self>) {
-        let mut inbox = self.shard.lock();
+/// A parked stream's subscription tells its shard it has something to
+/// write by its key in the shard's slab.
+impl TagWake for Shard {
+    fn wake_tag(&self, key: u32) {
+        let mut inbox = self.lock();
         let was_empty = inbox.is_empty();
-        inbox.woken.push(self.key);
+        inbox.woken.push(key);
         drop(inbox);
-        self.shard.wake_if(was_empty);
+        self.wake_if(was_empty);
     }
 }
 
@@ -207,6 +197,7 @@ fn run(shard: Arc<Shard>, mut poll: mio::Poll, park: Park) {
         }
     };
     let mut shelf = Shelf {
+        wake: shard.clone(),
         registry,
         streams: Slab::new(),
         deadlines: BTreeSet::new(),
@@ -215,10 +206,7 @@ fn run(shard: Arc<Shard>, mut poll: mio::Poll, park: Park) {
     };
     let mut events = mio::Events::with_capacity(1024);
     loop {
-        let timeout = shelf
-            .deadlines
-            .first()
-            .map(|(at, _)| at.saturating_duration_since(Instant::now()));
+        let timeout = shelf.deadlines.first().map(|(at, _)| at.left());
         if let Err(e) = poll.poll(&mut events, timeout) {
             if e.kind() == io::ErrorKind::Interrupted {
                 continue;
@@ -246,12 +234,12 @@ fn run(shard: Arc<Shard>, mut poll: mio::Poll, park: Park) {
             }
         };
         for (socket, stream) in inbox.adopted {
-            shelf.insert(socket, stream, &shard);
+            shelf.insert(socket, stream);
         }
         for key in inbox.woken {
-            shelf.serve(key);
+            shelf.serve(key as usize);
         }
-        shelf.expire(Instant::now());
+        shelf.expire();
     }
 }
 
@@ -267,11 +255,13 @@ enum Served {
 
 /// A shard's parked streams.
 struct Shelf {
+    /// Its shard, as its streams' subscriptions wake it.
+    wake: Arc<dyn TagWake>,
     /// The shard's epoll set.
     registry: mio::Registry,
     streams: Slab<Parked>,
     /// Token expiries, earliest first.
-    deadlines: BTreeSet<(Instant, usize)>,
+    deadlines: BTreeSet<(Expiry, usize)>,
     batch: Vec<Bytes>,
     /// To park a stream again once a task has written what it could not;
     /// and its counters.
@@ -279,28 +269,23 @@ struct Shelf {
 }
 
 impl Shelf {
-    fn insert(&mut self, mut socket: mio::net::TcpStream, stream: Stream, shard: &Arc<Shard>) {
+    fn insert(&mut self, mut socket: mio::net::TcpStream, stream: Stream) {
         let entry = self.streams.vacant_entry();
         let key = entry.key();
-        if self
-            .registry
-            .register(&mut socket, mio::Token(key), mio::Interest::READABLE)
-            .is_err()
+        // A key is a `u32` in a wake (what `poll_batch_tagged` takes): more
+        // streams than that on one shard cannot be (each is a descriptor).
+        if u32::try_from(key).is_err()
+            || self
+                .registry
+                .register(&mut socket, mio::Token(key), mio::Interest::READABLE)
+                .is_err()
         {
             return stream.end(Ended::WriteFailed);
         }
         if let Some(at) = stream.opened.expires {
             self.deadlines.insert((at, key));
         }
-        let key_waker = Arc::new(Key {
-            shard: shard.clone(),
-            key,
-        });
-        entry.insert(Parked {
-            socket,
-            stream,
-            key: key_waker,
-        });
+        entry.insert(Parked { socket, stream });
         self.serve(key);
     }
 
@@ -337,12 +322,13 @@ impl Shelf {
         let Some(parked) = self.streams.get_mut(key) else {
             return Served::Idle; // woken after it left the shelf
         };
-        let waker = Waker::from(parked.key.clone());
-        let mut cx = Context::from_waker(&waker);
+        // Within u32: checked when it was parked.
+        let tag = key as u32;
         for _ in 0..BATCHES_PER_TURN {
             self.batch.clear();
             let sub = &mut parked.stream.opened.subscription;
-            let Poll::Ready(more) = sub.poll_batch(&mut cx, &mut self.batch, BATCH) else {
+            let Poll::Ready(more) = sub.poll_batch_tagged(&self.wake, tag, &mut self.batch, BATCH)
+            else {
                 return Served::Idle;
             };
             if let Some((why, tail)) = parked.stream.ended(more) {
@@ -366,7 +352,7 @@ impl Shelf {
         }
         // Still more (a fast publisher and a fast client): the other
         // streams of the shard go first, this one comes round again.
-        waker.wake_by_ref();
+        self.wake.wake_tag(tag);
         Served::Idle
     }
 
@@ -417,10 +403,10 @@ impl Shelf {
         }
     }
 
-    /// Ends the streams whose token has expired by `now`.
-    fn expire(&mut self, now: Instant) {
+    /// Ends the streams whose token has expired.
+    fn expire(&mut self) {
         while let Some(&(at, key)) = self.deadlines.first() {
-            if at > now {
+            if !at.passed() {
                 return;
             }
             self.end(key, Ended::TokenExpired, true);
@@ -470,12 +456,15 @@ mod tests {
     /// bytes at first, 184 since the subscription's preface is boxed, 128
     /// since the client address is kept once, the opening time is the
     /// subscriber's and the waker is made from its key when needed (in a
-    /// release build).
+    /// release build); 120 since the subscription wakes the shard by the
+    /// stream's key, with no waker of its own; 96 since the token's expiry
+    /// is whole seconds, the client address an `Ipv6Addr` and the
+    /// subscription's start 8 bytes.
     #[test]
     fn a_parked_stream_is_small() {
         let size = std::mem::size_of::<super::Parked>();
         // mio keeps a selector id beside each socket in debug builds only.
-        let max = if cfg!(debug_assertions) { 136 } else { 128 };
+        let max = if cfg!(debug_assertions) { 104 } else { 96 };
         assert!(size <= max, "a parked stream is {size} bytes");
     }
 }

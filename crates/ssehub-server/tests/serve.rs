@@ -280,6 +280,35 @@ async fn a_thousand_connects_and_disconnects_leave_counts_at_zero() {
     assert_eq!((stats.connections, stats.topics), (0, 0));
 }
 
+/// What connects leave in the allocator goes back to the system once they
+/// are over (`trim.rs`): the trims are counted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_allocator_is_trimmed_once_connections_have_come_and_gone() {
+    let s = start(Hub::new(), Config::default()).await;
+    let remote = &s.remote;
+    // Waits until the trims counted reach `least` (one connection, the
+    // scrapes' own, kept open by the client: scraping changes nothing).
+    let trims_reach = |least: u64| {
+        within("a trim", async move {
+            loop {
+                let trims = remote.metric("ssehub_allocator_trims_total").await;
+                if trims >= least {
+                    return trims;
+                }
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        })
+    };
+    // The scrapes' connection came: a trim once it has settled.
+    let before = trims_reach(1).await;
+    let streams =
+        futures_util::future::join_all((0..200).map(|_| s.subscribe("topic=x", None))).await;
+    assert_eq!(s.hub.stats().connections, 200);
+    drop(streams);
+    within("every stream gone", s.hub.wait_until_idle()).await;
+    trims_reach(before + 1).await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_thousand_subscribers_each_receive_every_event_of_a_burst() {
     let s = start(Hub::new(), Config::default()).await;

@@ -83,7 +83,7 @@ pub use presence::{ConnectionId, Present};
 pub use signal::{Signal, SignalError};
 pub use ssehub_core::protocol::Refusal;
 pub use ssehub_core::{Event, EventBuilder, EventError};
-pub use subscriber::LagPolicy;
+pub use subscriber::{LagPolicy, TagWake};
 pub use subscription::{Resume, Subscription};
 pub use topic::{publishable_by_clients, IntoTopics, Topic, TopicError, TopicPattern};
 

@@ -11,7 +11,7 @@ use futures_core::Stream;
 use crate::control::ResetReason;
 use crate::hub::HubInner;
 use crate::presence::ConnectionId;
-use crate::subscriber::{Next, Subscriber};
+use crate::subscriber::{Next, Subscriber, TagWake, WakeRef};
 
 /// How a subscription started.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -76,11 +76,36 @@ pub struct Subscription {
     /// once they are out: boxed, since every idle stream has a subscription.
     #[allow(clippy::box_collection)] // 8 bytes, not a `VecDeque`'s 32
     preface: Option<Box<VecDeque<Bytes>>>,
-    resume: Resume,
+    resume: Start,
     /// The opening comment line has not gone out yet.
     opening_pending: bool,
     /// The hub's `retry:` line has not gone out yet.
     hint_pending: bool,
+}
+
+/// How a subscription started, as [`Resume`] says it, in 8 bytes where a
+/// `Resume` is 16: every idle stream has one.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Start {
+    Fresh,
+    /// How many events were replayed (history holds fewer than `u32::MAX`;
+    /// more would read as `u32::MAX`).
+    Resumed(u32),
+    Reset(ResetReason),
+    Unavailable,
+}
+
+impl From<Resume> for Start {
+    fn from(resume: Resume) -> Start {
+        match resume {
+            Resume::Fresh => Start::Fresh,
+            Resume::Resumed { replayed } => {
+                Start::Resumed(u32::try_from(replayed).unwrap_or(u32::MAX))
+            }
+            Resume::Reset(reason) => Start::Reset(reason),
+            Resume::Unavailable => Start::Unavailable,
+        }
+    }
 }
 
 impl Subscription {
@@ -97,7 +122,7 @@ impl Subscription {
             hub,
             sub,
             preface: (!preface.is_empty()).then(|| Box::new(preface)),
-            resume,
+            resume: Start::from(resume),
             opening_pending: resume != Resume::Unavailable,
             hint_pending,
         }
@@ -151,7 +176,14 @@ impl Subscription {
 
     /// How the subscription started.
     pub fn resume(&self) -> Resume {
-        self.resume
+        match self.resume {
+            Start::Fresh => Resume::Fresh,
+            Start::Resumed(replayed) => Resume::Resumed {
+                replayed: replayed as usize,
+            },
+            Start::Reset(reason) => Resume::Reset(reason),
+            Start::Unavailable => Resume::Unavailable,
+        }
     }
 
     /// Whether the hub cut it off for falling behind (under
@@ -169,7 +201,7 @@ impl Subscription {
             if state.lagged() {
                 Poll::Ready(())
             } else {
-                state.set_waker(cx.waker());
+                state.set_waker(cx.waker().into());
                 Poll::Pending
             }
         })
@@ -196,6 +228,67 @@ impl Subscription {
         out: &mut Vec<Bytes>,
         max: usize,
     ) -> Poll<bool> {
+        self.poll_batch_by(cx.waker().into(), out, max)
+    }
+
+    /// [`Subscription::poll_batch`] for a writer that drives many
+    /// subscriptions from one loop (an event loop over sockets, say): on
+    /// `Pending`, `wake.wake_tag(tag)` is called once it has something
+    /// again or has ended, where `poll_batch` would wake the context's
+    /// waker. The subscriber keeps `wake` and `tag` (a pointer and a
+    /// number), so the writer needs no waker, and no allocation, per
+    /// subscription. Polling it again with another `tag`, or later with a
+    /// task's `Context`, replaces whom it wakes.
+    ///
+    /// ```
+    /// use std::sync::{Arc, Mutex};
+    /// use std::task::Poll;
+    /// use ssehub::{Hub, TagWake};
+    ///
+    /// /// Notes which subscriptions have something to write.
+    /// #[derive(Default)]
+    /// struct Ready(Mutex<Vec<u32>>);
+    ///
+    /// impl TagWake for Ready {
+    ///     fn wake_tag(&self, tag: u32) {
+    ///         self.0.lock().unwrap().push(tag);
+    ///     }
+    /// }
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let hub = Hub::new();
+    /// let mut sub = hub.subscribe("news", None).await.unwrap();
+    /// let ready = Arc::new(Ready::default());
+    /// let wake: Arc<dyn TagWake> = ready.clone();
+    /// let mut frames = Vec::new();
+    /// // The opening comment line, then nothing yet.
+    /// assert_eq!(sub.poll_batch_tagged(&wake, 7, &mut frames, 16), Poll::Ready(true));
+    /// frames.clear();
+    /// assert_eq!(sub.poll_batch_tagged(&wake, 7, &mut frames, 16), Poll::Pending);
+    ///
+    /// hub.publish("news", ssehub::Event::data("hello")).await.unwrap();
+    /// assert_eq!(*ready.0.lock().unwrap(), [7]);
+    /// assert_eq!(sub.poll_batch_tagged(&wake, 7, &mut frames, 16), Poll::Ready(true));
+    /// assert!(frames[0].ends_with(b"data: hello\n\n"));
+    /// # }
+    /// ```
+    pub fn poll_batch_tagged(
+        &mut self,
+        wake: &Arc<dyn TagWake>,
+        tag: u32,
+        out: &mut Vec<Bytes>,
+        max: usize,
+    ) -> Poll<bool> {
+        self.poll_batch_by(WakeRef::Tagged(wake, tag), out, max)
+    }
+
+    fn poll_batch_by(
+        &mut self,
+        waker: WakeRef<'_>,
+        out: &mut Vec<Bytes>,
+        max: usize,
+    ) -> Poll<bool> {
         let max = max.max(1);
         let start = out.len();
         out.extend(self.opening());
@@ -209,7 +302,7 @@ impl Subscription {
         let polled = if room == 0 {
             Poll::Ready(true)
         } else {
-            self.sub.lock().pop_batch(cx.waker(), out, room)
+            self.sub.lock().pop_batch(waker, out, room)
         };
         if self.hint_pending {
             if let Some(at) = (start..out.len()).find(|&i| is_event_block(&out[i])) {
@@ -267,7 +360,7 @@ impl Stream for Subscription {
         if let Some(frame) = self.next_in_preface() {
             return Poll::Ready(Some(self.hinted(frame)));
         }
-        let next = self.sub.lock().pop(cx.waker());
+        let next = self.sub.lock().pop(cx.waker().into());
         match next {
             Next::Frame(frame) => Poll::Ready(Some(self.hinted(frame))),
             Next::End => Poll::Ready(self.hint_at_end()),
@@ -279,7 +372,7 @@ impl Stream for Subscription {
 impl Drop for Subscription {
     fn drop(&mut self) {
         self.hub.registry.unregister(&self.sub);
-        if self.resume != Resume::Unavailable {
+        if self.resume != Start::Unavailable {
             crate::presence::leave(&self.hub, &self.sub);
         }
     }
