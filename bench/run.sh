@@ -129,6 +129,17 @@ cpu_per_k() {
     awk -v c="$cpu" -v d="$delivered" 'BEGIN { printf "%.1f", c * 1e9 / d }'
 }
 
+# busy SERVER SCENARIO KEY: a CPU time (KEY: server_cpu_seconds or
+# load_cpu_seconds) as a share of the delivery time, in %. Near 100 % for
+# the load generator: it, not the server, limited the run.
+busy() {
+    local line=${R[$1,$2]:-} cpu seconds
+    cpu=$(field "$line" "$3")
+    seconds=$(field "$line" delivery_seconds)
+    if [ -z "$cpu" ] || [ -z "$seconds" ] || [ "$seconds" = 0 ]; then echo "n/a"; return; fi
+    awk -v c="$cpu" -v t="$seconds" 'BEGIN { printf "%.0f %%", c * 100 / t }'
+}
+
 table() {
     cat <<EOF
 # Load: ssehub against the baseline
@@ -148,6 +159,8 @@ EOF
     s=$(cpu_per_k ssehub tp)
     b=$(cpu_per_k baseline tp)
     printf '| %s | %s | %s | %s |\n' "(b) server CPU µs per 1,000 deliveries" "$s" "$b" "$(ratio "$b" "$s")"
+    printf '| %s | %s | %s | |\n' "(b) server CPU busy, share of the delivery time" "$(busy ssehub tp server_cpu_seconds)" "$(busy baseline tp server_cpu_seconds)"
+    printf '| %s | %s | %s | |\n' "(b) load generator CPU busy (one CPU; near 100 %: it limits the run)" "$(busy ssehub tp load_cpu_seconds)" "$(busy baseline tp load_cpu_seconds)"
     row "(b) latency p99 (ms)" tp latency_p99_us 1000 lower
     row "(b) gaps (events lost)" tp gaps 1 ""
     row "(b) duplicates" tp duplicates 1 ""

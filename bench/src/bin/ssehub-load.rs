@@ -465,6 +465,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
 
     // Publish.
     let cpu_before = sum_of(&args.server_pid, cpu_seconds);
+    let own_cpu_before = cpu_seconds(std::process::id());
     let publish_start = Instant::now();
     let publish_start_ns = shared.now_ns();
     let mut publishers = JoinSet::new();
@@ -541,6 +542,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     let cpu_after = sum_of(&args.server_pid, cpu_seconds);
+    let own_cpu_after = cpu_seconds(std::process::id());
 
     let _ = stop_tx.send(true);
     let mut gaps = 0;
@@ -634,6 +636,10 @@ async fn run(args: Args) -> anyhow::Result<()> {
             (Some(before), Some(after)) => Some(round(after - before, 2)),
             _ => None,
         },
+        load_cpu_seconds: match (own_cpu_before, own_cpu_after) {
+            (Some(before), Some(after)) => Some(round(after - before, 2)),
+            _ => None,
+        },
         to_all_each_us: args.receive_only.then(|| {
             shared
                 .to_all_us
@@ -702,6 +708,10 @@ struct LoadReport {
     to_all_p99_us: u64,
     to_all_max_us: u64,
     server_cpu_seconds: Option<f64>,
+    /// This process's own CPU time over the same span: near
+    /// `delivery_seconds`, the load generator (one CPU) is what limits the
+    /// run, not the server.
+    load_cpu_seconds: Option<f64>,
     /// `--receive-only`: per event (publisher `p`'s `seq`-th at `seq * P +
     /// p`), when this process's last stream had it, in µs after its publish
     /// (0: no stream had it).
