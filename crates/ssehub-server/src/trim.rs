@@ -13,8 +13,9 @@
 //! When: once the connection counts have held still for a whole tick after
 //! they changed (a burst of connects, or of disconnects, is over), and at
 //! most once a tick while they keep changing, so a steady churn is trimmed
-//! too. A trim walks the arenas' free lists: about a millisecond at
-//! 10,000 streams, done on a blocking thread, never on the accept loop.
+//! too. A trim walks the arenas' free lists, on a blocking thread, never
+//! on the accept loop (`RUST_LOG=ssehub_server=debug` logs how long each
+//! took; see docs/benchmarks.md#trim).
 //!
 //! The one `unsafe` block of the server crate is here: `malloc_trim` is a
 //! glibc function without a safe binding. Elsewhere (musl, other systems)
@@ -75,10 +76,12 @@ pub(crate) async fn run(tracker: Arc<Tracker>, counters: Arc<ServerCounters>) {
     loop {
         ticks.tick().await;
         if trimmer.tick((tracker.entered(), tracker.open())) {
+            let started = std::time::Instant::now();
             if tokio::task::spawn_blocking(release).await.is_err() {
                 return;
             }
             counters.trims.fetch_add(1, Ordering::Relaxed);
+            tracing::debug!(took_us = started.elapsed().as_micros(), "allocator trimmed");
         }
     }
 }
