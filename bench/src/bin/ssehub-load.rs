@@ -57,6 +57,12 @@ use tokio::net::TcpStream;
 use tokio::sync::{watch, Notify, Semaphore};
 use tokio::task::JoinSet;
 
+/// Its receivers allocate a little for each event they parse; with glibc's
+/// malloc that was a quarter of this process's CPU, the one CPU that
+/// limits the throughput scenario. The servers under test keep their own.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// Load generator for SSE hubs: many subscribers, a few publishers.
 #[derive(Debug, clap::Parser)]
 #[command(name = "ssehub-load", version)]
