@@ -11,8 +11,8 @@
 //! free page back (`madvise`), whatever its place.
 //!
 //! When: once the connection counts have held still for a whole tick after
-//! they changed (a burst of connects, or of disconnects, is over), and at
-//! most once a tick while they keep changing, so a steady churn is trimmed
+//! they changed (a burst of connects, or of disconnects, is over), and
+//! every 30 ticks while they keep changing, so a steady churn is trimmed
 //! too. A trim walks the arenas' free lists, on a blocking thread, never
 //! on the accept loop (`RUST_LOG=ssehub_server=debug` logs how long each
 //! took; see docs/benchmarks.md#trim).
@@ -30,7 +30,7 @@ use crate::conn::Tracker;
 use crate::metrics::ServerCounters;
 
 /// How often the connection counts are looked at.
-pub(crate) const TICK: Duration = Duration::from_secs(1);
+const TICK: Duration = Duration::from_secs(1);
 
 /// Most ticks between two trims while connections keep coming and going.
 const MOST_TICKS: u32 = 30;
@@ -40,9 +40,8 @@ const MOST_TICKS: u32 = 30;
 struct Trimmer {
     /// The counts (connections ever accepted, open now) at the last tick.
     seen: (u64, usize),
-    /// They changed since the last trim.
-    pending: bool,
-    /// Ticks since the counts first changed after the last trim.
+    /// Ticks since the counts first changed after the last trim; 0 while
+    /// nothing has changed since.
     waited: u32,
 }
 
@@ -51,17 +50,13 @@ impl Trimmer {
     fn tick(&mut self, counts: (u64, usize)) -> bool {
         let changed = counts != self.seen;
         self.seen = counts;
-        if changed {
-            self.pending = true;
-        }
-        if !self.pending {
+        if !changed && self.waited == 0 {
             return false;
         }
         self.waited += 1;
         if changed && self.waited < MOST_TICKS {
             return false;
         }
-        self.pending = false;
         self.waited = 0;
         true
     }
