@@ -32,5 +32,5 @@ pub mod protocol;
 mod stream;
 
 pub use event::{check_id, comment, Event, EventBuilder, EventError};
-pub use parse::{parse_all, Item, Limits, MessageEvent, ParseError, Parser};
+pub use parse::{parse_all, EventRef, Item, ItemRef, Limits, MessageEvent, ParseError, Parser};
 pub use stream::{EventStream, FrameStream, StreamError};

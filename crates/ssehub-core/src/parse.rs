@@ -67,6 +67,49 @@ pub enum Item {
     Retry(u64),
 }
 
+/// An event as [`Parser::feed_with`] lends it: borrowed from the parser,
+/// valid for the one call it is passed to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct EventRef<'a> {
+    /// The event type: `message` when the stream set none.
+    pub event: &'a str,
+    /// The data, lines joined with LF.
+    pub data: &'a str,
+    /// The last event id at dispatch (`""` when none was ever set).
+    pub last_event_id: &'a str,
+}
+
+impl EventRef<'_> {
+    /// An owned copy.
+    pub fn to_owned(&self) -> MessageEvent {
+        MessageEvent {
+            event: self.event.to_owned(),
+            data: self.data.to_owned(),
+            last_event_id: self.last_event_id.to_owned(),
+        }
+    }
+}
+
+/// What [`Parser::feed_with`] reports, in stream order: an [`Item`] whose
+/// event is borrowed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum ItemRef<'a> {
+    /// A dispatched event.
+    Event(EventRef<'a>),
+    /// A valid `retry` field: the new reconnection time in milliseconds.
+    Retry(u64),
+}
+
+impl ItemRef<'_> {
+    /// An owned copy.
+    pub fn to_owned(&self) -> Item {
+        match self {
+            ItemRef::Event(event) => Item::Event(event.to_owned()),
+            ItemRef::Retry(millis) => Item::Retry(*millis),
+        }
+    }
+}
+
 const BOM: &[u8; 3] = b"\xEF\xBB\xBF";
 
 /// An incremental parser: the HTML standard's "interpreting an event stream".
@@ -145,7 +188,36 @@ impl Parser {
 
     /// Parses one chunk. Events and retry values found are queued for
     /// [`Parser::next_item`], including those found before an error.
-    pub fn feed(&mut self, mut chunk: &[u8]) -> Result<(), ParseError> {
+    pub fn feed(&mut self, chunk: &[u8]) -> Result<(), ParseError> {
+        let mut items = mem::take(&mut self.items);
+        let result = self.feed_with(chunk, |item| items.push_back(item.to_owned()));
+        self.items = items;
+        result
+    }
+
+    /// Parses one chunk, handing each event and retry value to `found` as
+    /// it is found (those found before an error too), borrowed from the
+    /// parser: nothing is allocated per event. Items queued by
+    /// [`Parser::feed`] stay queued.
+    ///
+    /// ```
+    /// use ssehub_core::{ItemRef, Parser};
+    ///
+    /// let mut parser = Parser::new();
+    /// let mut seen = Vec::new();
+    /// parser.feed_with(b"data: a\n\nid: 7\nevent: b\ndata: c\n\n", |item| {
+    ///     if let ItemRef::Event(event) = item {
+    ///         seen.push(format!("{} {} {}", event.event, event.data, event.last_event_id));
+    ///     }
+    /// })?;
+    /// assert_eq!(seen, ["message a ", "b c 7"]);
+    /// # Ok::<(), ssehub_core::ParseError>(())
+    /// ```
+    pub fn feed_with(
+        &mut self,
+        mut chunk: &[u8],
+        mut found: impl FnMut(ItemRef<'_>),
+    ) -> Result<(), ParseError> {
         if let Some(e) = &self.failed {
             return Err(e.clone());
         }
@@ -156,7 +228,8 @@ impl Parser {
             if !BOM.starts_with(&self.prefix) {
                 self.at_start = false;
                 let prefix = mem::take(&mut self.prefix);
-                self.lines(&prefix).inspect_err(|e| self.fail(e))?;
+                self.lines(&prefix, &mut found)
+                    .inspect_err(|e| self.fail(e))?;
             } else if self.prefix.len() == BOM.len() {
                 self.at_start = false;
                 self.prefix.clear();
@@ -164,7 +237,7 @@ impl Parser {
                 return Ok(());
             }
         }
-        self.lines(chunk).inspect_err(|e| self.fail(e))
+        self.lines(chunk, &mut found).inspect_err(|e| self.fail(e))
     }
 
     /// The next event or retry value found, in stream order.
@@ -224,7 +297,11 @@ impl Parser {
     }
 
     /// Splits `chunk` into lines, joining with the partial line carried over.
-    fn lines(&mut self, mut rest: &[u8]) -> Result<(), ParseError> {
+    fn lines<F: FnMut(ItemRef<'_>)>(
+        &mut self,
+        mut rest: &[u8],
+        found: &mut F,
+    ) -> Result<(), ParseError> {
         if rest.is_empty() {
             return Ok(());
         }
@@ -234,12 +311,12 @@ impl Parser {
         while let Some(i) = memchr::memchr2(b'\r', b'\n', rest) {
             if self.line.is_empty() {
                 self.check_line(i)?;
-                self.line_complete(&rest[..i])?;
+                self.line_complete(&rest[..i], found)?;
             } else {
                 self.check_line(self.line.len() + i)?;
                 let mut line = mem::take(&mut self.line);
                 line.extend_from_slice(&rest[..i]);
-                let result = self.line_complete(&line);
+                let result = self.line_complete(&line, found);
                 line.clear();
                 self.line = line;
                 result?;
@@ -275,7 +352,11 @@ impl Parser {
     }
 
     /// Processes one line, without its line ending.
-    fn line_complete(&mut self, line: &[u8]) -> Result<(), ParseError> {
+    fn line_complete<F: FnMut(ItemRef<'_>)>(
+        &mut self,
+        line: &[u8],
+        found: &mut F,
+    ) -> Result<(), ParseError> {
         let (field, value) = match memchr::memchr(b':', line) {
             Some(0) => return Ok(()), // a comment
             Some(colon) => {
@@ -283,7 +364,7 @@ impl Parser {
                 (&line[..colon], value.strip_prefix(b" ").unwrap_or(value))
             }
             None if line.is_empty() => {
-                self.dispatch();
+                self.dispatch(found);
                 return Ok(());
             }
             None => (line, &b""[..]),
@@ -309,7 +390,7 @@ impl Parser {
                 let millis = value.iter().fold(0u64, |n, d| {
                     n.saturating_mul(10).saturating_add(u64::from(d - b'0'))
                 });
-                self.items.push_back(Item::Retry(millis));
+                found(ItemRef::Retry(millis));
             }
             _ => {}
         }
@@ -326,7 +407,9 @@ impl Parser {
         }
     }
 
-    fn dispatch(&mut self) {
+    /// Hands the event to `found`, then clears the buffers (keeping their
+    /// memory for the next event).
+    fn dispatch<F: FnMut(ItemRef<'_>)>(&mut self, found: &mut F) {
         if self.last_event_id != self.id_buffer {
             self.last_event_id.clone_from(&self.id_buffer);
         }
@@ -334,21 +417,28 @@ impl Parser {
             self.event_type.clear();
             return;
         }
-        if self.data.ends_with('\n') {
-            self.data.pop();
-        }
+        let data = self.data.strip_suffix('\n').unwrap_or(&self.data);
         let event = if self.event_type.is_empty() {
-            String::from("message")
+            "message"
         } else {
-            mem::take(&mut self.event_type)
+            &self.event_type
         };
-        self.items.push_back(Item::Event(MessageEvent {
+        found(ItemRef::Event(EventRef {
             event,
-            data: mem::take(&mut self.data),
-            last_event_id: self.last_event_id.clone(),
+            data,
+            last_event_id: &self.last_event_id,
         }));
+        self.data.clear();
+        self.event_type.clear();
+        // A large event's buffer is given back, not kept for small ones.
+        if self.data.capacity() > KEEP_BYTES {
+            self.data = String::new();
+        }
     }
 }
+
+/// The most buffer memory the parser keeps for the next event's data.
+const KEEP_BYTES: usize = 64 << 10;
 
 /// Appends `bytes` decoded as UTF-8, invalid sequences replaced by U+FFFD.
 ///

@@ -2,7 +2,7 @@
 //! and parsing does not depend on how the input is split.
 
 use proptest::prelude::*;
-use ssehub_core::{Event, Item, Limits, MessageEvent, Parser};
+use ssehub_core::{Event, Item, ItemRef, Limits, MessageEvent, Parser};
 use std::time::Duration;
 
 /// Line breaks reach a client as LF, whatever was built.
@@ -142,6 +142,39 @@ proptest! {
         }
         pieces.push(&input[start..]);
         prop_assert_eq!(parse_pieces(&pieces, limits), parse_pieces(&[&input], limits));
+    }
+
+    /// `feed_with` lends exactly the items `feed` queues, in the same order,
+    /// and stops at the same error, for any split of the input.
+    #[test]
+    fn lent_items_are_the_queued_items(
+        input in sse_like_bytes(),
+        cuts in prop::collection::vec(any::<prop::sample::Index>(), 0..8),
+        small_limits in any::<bool>(),
+    ) {
+        let limits = if small_limits {
+            Limits { max_line_bytes: 24, max_event_bytes: 48 }
+        } else {
+            Limits::default()
+        };
+        let mut points: Vec<usize> = cuts.iter().map(|c| c.index(input.len() + 1)).collect();
+        points.sort_unstable();
+        let (mut queued, mut lent) = (Parser::with_limits(limits), Parser::with_limits(limits));
+        let (mut queued_items, mut lent_items) = (Vec::new(), Vec::new());
+        let mut start = 0;
+        for end in points.into_iter().chain([input.len()]) {
+            let piece = &input[start..end];
+            start = end;
+            let a = queued.feed(piece);
+            queued_items.extend(queued.drain());
+            let b = lent.feed_with(piece, |item: ItemRef<'_>| lent_items.push(item.to_owned()));
+            prop_assert_eq!(&a, &b);
+            if a.is_err() {
+                break;
+            }
+        }
+        prop_assert_eq!(queued_items, lent_items);
+        prop_assert_eq!(queued.last_event_id(), lent.last_event_id());
     }
 }
 
