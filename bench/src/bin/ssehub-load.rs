@@ -51,7 +51,7 @@ use ssehub_bench::http::{self, BodyDecoder, Target};
 use ssehub_bench::https::{self, SharedConnection, Tls, Verify};
 use ssehub_bench::payload::{self, Seen, SeqTracker};
 use ssehub_bench::Poster;
-use ssehub_core::{Item, Parser};
+use ssehub_core::{ItemRef, Parser};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::{watch, Notify, Semaphore};
@@ -775,10 +775,10 @@ enum Body {
 
 impl Body {
     /// Feeds body bytes read along with the response head (HTTP/1.1) to
-    /// `parser`.
-    fn feed(&mut self, bytes: &[u8], parser: &mut Parser) -> anyhow::Result<()> {
+    /// `received`.
+    fn feed(&mut self, bytes: &[u8], received: &mut Received<'_>) -> anyhow::Result<()> {
         if let Body::Http1 { framing, .. } = self {
-            feed_framed(framing, bytes, parser)?;
+            feed_framed(framing, bytes, received)?;
         }
         Ok(())
     }
@@ -792,9 +792,9 @@ impl Body {
     }
 
     /// Waits for the next bytes of the body and feeds their payload to
-    /// `parser`; returns whether more may come. Cancel-safe: dropped while
-    /// it waits, it has read nothing.
-    async fn read(&mut self, parser: &mut Parser) -> anyhow::Result<bool> {
+    /// `received`; returns whether more may come. Cancel-safe: dropped
+    /// while it waits, it has read nothing.
+    async fn read(&mut self, received: &mut Received<'_>) -> anyhow::Result<bool> {
         match self {
             Body::Http1 {
                 stream,
@@ -805,7 +805,7 @@ impl Body {
                 if n == 0 {
                     return Ok(false);
                 }
-                feed_framed(framing, &buf[..n], parser)?;
+                feed_framed(framing, &buf[..n], received)?;
                 Ok(!framing.is_done())
             }
             Body::H2(body) => match body.data().await {
@@ -813,7 +813,7 @@ impl Body {
                 Some(chunk) => {
                     let chunk = chunk?;
                     body.flow_control().release_capacity(chunk.len())?;
-                    parser.feed(&chunk)?;
+                    received.feed(&chunk)?;
                     Ok(true)
                 }
             },
@@ -821,12 +821,16 @@ impl Body {
     }
 }
 
-/// Decodes HTTP/1.1 body framing and feeds the payload to `parser`.
-fn feed_framed(framing: &mut BodyDecoder, bytes: &[u8], parser: &mut Parser) -> anyhow::Result<()> {
+/// Decodes HTTP/1.1 body framing and feeds the payload to `received`.
+fn feed_framed(
+    framing: &mut BodyDecoder,
+    bytes: &[u8],
+    received: &mut Received<'_>,
+) -> anyhow::Result<()> {
     let mut parse_error = None;
     framing.feed(bytes, |payload| {
         if parse_error.is_none() {
-            parse_error = parser.feed(payload).err();
+            parse_error = received.feed(payload).err();
         }
     })?;
     match parse_error {
@@ -925,28 +929,35 @@ async fn open_h2(
 /// One subscriber: opens its stream, checks and times every event until told
 /// to stop; reopens the stream with `Last-Event-ID` if the server closes it.
 async fn receiver(index: usize, shared: Arc<Shared>, mut stop: watch::Receiver<bool>) -> ConnStats {
-    let mut stats = ConnStats {
-        connected: false,
-        tracker: SeqTracker::new(shared.publishers),
-        skipped: 0,
-        duplicates: 0,
-        control: 0,
-        reconnects: 0,
-        lost: false,
-        error: None,
+    let mut received = Received {
+        parser: Parser::new(),
+        shared: &shared,
+        histogram: &shared.histograms[index % HISTOGRAM_SHARDS],
+        stats: ConnStats {
+            connected: false,
+            tracker: SeqTracker::new(shared.publishers),
+            skipped: 0,
+            duplicates: 0,
+            control: 0,
+            reconnects: 0,
+            lost: false,
+            error: None,
+        },
+        latencies: Vec::new(),
+        now: 0,
+        events: 0,
+        unique: 0,
     };
-    let mut parser = Parser::new();
-    let shard = &shared.histograms[index % HISTOGRAM_SHARDS];
-    let mut latencies: Vec<u64> = Vec::new();
     loop {
         let opened = {
             let _permit = shared.connect_permits.acquire().await;
             tokio::select! {
                 biased;
-                _ = stop.changed() => return stats,
-                opened = open(&shared, index, parser.last_event_id()) => opened,
+                _ = stop.changed() => return received.stats,
+                opened = open(&shared, index, received.parser.last_event_id()) => opened,
             }
         };
+        let stats = &mut received.stats;
         let (mut body, leftover) = match opened {
             Ok(opened) => opened,
             Err(e) => {
@@ -957,7 +968,7 @@ async fn receiver(index: usize, shared: Arc<Shared>, mut stop: watch::Receiver<b
                     shared.failed.fetch_add(1, Ordering::AcqRel);
                     shared.ready_changed.notify_waiters();
                 }
-                return stats;
+                return received.stats;
             }
         };
         if !stats.connected {
@@ -965,26 +976,27 @@ async fn receiver(index: usize, shared: Arc<Shared>, mut stop: watch::Receiver<b
             shared.ready.fetch_add(1, Ordering::AcqRel);
             shared.ready_changed.notify_waiters();
         }
-        parser.reconnect();
-        let mut closed = body.feed(&leftover, &mut parser).err();
-        check(&shared, &mut stats, &mut parser, &mut latencies, shard);
+        received.parser.reconnect();
+        let mut closed = body.feed(&leftover, &mut received).err();
+        received.flush();
         drop(leftover);
         let mut more = body.more();
         while closed.is_none() && more {
             tokio::select! {
                 biased;
-                _ = stop.changed() => return stats,
-                read = body.read(&mut parser) => match read {
+                _ = stop.changed() => return received.stats,
+                read = body.read(&mut received) => match read {
                     Ok(m) => {
                         more = m;
-                        check(&shared, &mut stats, &mut parser, &mut latencies, shard);
+                        received.flush();
                     }
                     Err(e) => closed = Some(e),
                 },
             }
         }
+        let stats = &mut received.stats;
         if *stop.borrow() {
-            return stats;
+            return received.stats;
         }
         if let Some(e) = closed {
             stats.error = Some(format!("{e:#}"));
@@ -994,57 +1006,80 @@ async fn receiver(index: usize, shared: Arc<Shared>, mut stop: watch::Receiver<b
             stats
                 .error
                 .get_or_insert_with(|| "closed by the server".into());
-            return stats;
+            return received.stats;
         }
         stats.reconnects += 1;
     }
 }
 
-/// The events the parser holds: sequence checks, latency, counts.
-fn check(
-    shared: &Shared,
-    stats: &mut ConnStats,
-    parser: &mut Parser,
-    latencies: &mut Vec<u64>,
-    shard: &Mutex<Histogram<u64>>,
-) {
-    let now = shared.now_ns();
-    let (mut received, mut unique) = (0, 0);
-    for item in parser.drain() {
-        let Item::Event(event) = item else { continue };
-        let Some((publisher, seq, t_ns)) = (event.event == "message")
-            .then(|| payload::decode(&event.data))
-            .flatten()
-        else {
-            stats.control += 1;
-            continue;
-        };
-        received += 1;
-        match stats.tracker.observe(publisher, seq) {
-            Seen::New { skipped } => {
-                unique += 1;
-                stats.skipped += skipped;
-                let us = now.saturating_sub(t_ns) / 1000;
-                shared.first_publish_ns.fetch_min(t_ns, Ordering::Relaxed);
-                latencies.push(us);
-                let slot = seq as usize * shared.publishers + publisher;
-                if let Some(slowest) = shared.to_all_us.get(slot) {
-                    slowest.fetch_max(us.max(1), Ordering::Relaxed);
+/// One stream's receiving side: its parser, and the checks of each event as
+/// the parser finds it (lent, not copied: the load generator must never be
+/// what limits a run, see docs/benchmarks.md#harness-bound).
+struct Received<'s> {
+    parser: Parser,
+    shared: &'s Shared,
+    histogram: &'s Mutex<Histogram<u64>>,
+    stats: ConnStats,
+    /// Latencies (µs) of new events since the last [`Received::flush`].
+    latencies: Vec<u64>,
+    /// When the bytes being parsed were read (ns, the shared time base).
+    now: u64,
+    /// Load-generator events and new ones among them since the last flush.
+    events: u64,
+    unique: u64,
+}
+
+impl Received<'_> {
+    /// Parses body bytes just read, checking and timing each event found.
+    fn feed(&mut self, bytes: &[u8]) -> Result<(), ssehub_core::ParseError> {
+        self.now = self.shared.now_ns();
+        self.parser.feed_with(bytes, |item| {
+            let ItemRef::Event(event) = item else { return };
+            let Some((publisher, seq, t_ns)) = (event.event == "message")
+                .then(|| payload::decode(event.data))
+                .flatten()
+            else {
+                self.stats.control += 1;
+                return;
+            };
+            self.events += 1;
+            match self.stats.tracker.observe(publisher, seq) {
+                Seen::New { skipped } => {
+                    self.unique += 1;
+                    self.stats.skipped += skipped;
+                    let us = self.now.saturating_sub(t_ns) / 1000;
+                    self.shared
+                        .first_publish_ns
+                        .fetch_min(t_ns, Ordering::Relaxed);
+                    self.latencies.push(us);
+                    let slot = seq as usize * self.shared.publishers + publisher;
+                    if let Some(slowest) = self.shared.to_all_us.get(slot) {
+                        slowest.fetch_max(us.max(1), Ordering::Relaxed);
+                    }
                 }
+                Seen::Duplicate => self.stats.duplicates += 1,
+                Seen::Foreign => self.stats.control += 1,
             }
-            Seen::Duplicate => stats.duplicates += 1,
-            Seen::Foreign => stats.control += 1,
+        })
+    }
+
+    /// Adds what was checked since the last flush to the run's counts and
+    /// latency histogram.
+    fn flush(&mut self) {
+        let shared = self.shared;
+        if self.events > 0 {
+            shared.received.fetch_add(self.events, Ordering::Relaxed);
+            shared.unique.fetch_add(self.unique, Ordering::AcqRel);
+            shared
+                .last_delivery_ns
+                .fetch_max(self.now, Ordering::Relaxed);
+            (self.events, self.unique) = (0, 0);
         }
-    }
-    if received > 0 {
-        shared.received.fetch_add(received, Ordering::Relaxed);
-        shared.unique.fetch_add(unique, Ordering::AcqRel);
-        shared.last_delivery_ns.fetch_max(now, Ordering::Relaxed);
-    }
-    if !latencies.is_empty() {
-        let mut histogram = shard.lock().unwrap_or_else(|e| e.into_inner());
-        for us in latencies.drain(..) {
-            histogram.saturating_record(us.max(1));
+        if !self.latencies.is_empty() {
+            let mut histogram = self.histogram.lock().unwrap_or_else(|e| e.into_inner());
+            for us in self.latencies.drain(..) {
+                histogram.saturating_record(us.max(1));
+            }
         }
     }
 }
@@ -1157,7 +1192,7 @@ mod tests {
         let events: Vec<_> = parser
             .drain()
             .filter_map(|item| match item {
-                Item::Event(event) => Some((event.event.to_string(), event.data.to_string())),
+                ssehub_core::Item::Event(event) => Some((event.event.to_string(), event.data.to_string())),
                 _ => None,
             })
             .collect();
