@@ -9,7 +9,7 @@ use slab::Slab;
 
 use crate::id::Position;
 use crate::presence::{ConnectionId, CLOSE_PREFIX, CONN_PREFIX};
-use crate::subscriber::{End, Listed, Pushed, Subscriber};
+use crate::subscriber::{End, Listed, Pushed, SharedFrame, Subscriber};
 use crate::topic::{Topic, TopicPattern};
 
 #[derive(Debug, Default)]
@@ -118,6 +118,7 @@ impl Registry {
     /// Queues one event's frame for every subscriber of any of its topics.
     /// Callers deliver in publish order, one event at a time.
     pub(crate) fn deliver(&self, cursor: Position, topics: &[Topic], frame: &Bytes) {
+        let frame = &SharedFrame::new(frame.clone());
         let maps = self.read();
         let mut delivered = 0;
         let mut lagged = Vec::new();
@@ -163,7 +164,7 @@ impl Registry {
         &self,
         sub: &Arc<Subscriber>,
         cursor: Position,
-        frame: &Bytes,
+        frame: &SharedFrame,
         lagged: &mut Vec<Arc<Subscriber>>,
     ) -> u64 {
         match sub.push(cursor, frame) {

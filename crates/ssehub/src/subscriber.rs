@@ -65,7 +65,9 @@ pub(crate) struct State {
 /// A subscriber's queued frames.
 #[derive(Debug, Default)]
 struct Queue {
-    frames: VecDeque<Bytes>,
+    /// Each frame as the fan-out shares it ([`SharedFrame`]): 8 bytes a
+    /// slot where a `Bytes` is 32.
+    frames: VecDeque<SharedFrame>,
     /// Bytes in `frames` (at most the subscriber's `max_bytes`, a `u32`).
     bytes: u32,
     /// Events skipped under [`LagPolicy::Skip`] and not yet reported; the
@@ -73,6 +75,13 @@ struct Queue {
     /// frames still queued (so the queue is not empty while some are).
     skipped: Skipped,
 }
+
+/// One event's frame as every subscriber's queue holds it: one `Arc` made
+/// per delivery, so that a queue slot is a pointer (8 bytes where a `Bytes`
+/// is 32). Why: a fan-out writes a slot in each subscriber's queue, and
+/// with thousands of subscribers those writes miss the CPU's caches; four
+/// times smaller queues are four times less memory for them to miss in.
+pub(crate) type SharedFrame = Arc<Bytes>;
 
 /// Told, by the number it was given, that a subscription has something to
 /// take again (or has ended): for a writer that drives many subscriptions
@@ -280,7 +289,7 @@ impl Subscriber {
     }
 
     /// Queues the frame of event `cursor`, applying the lag policy.
-    pub(crate) fn push(&self, cursor: Position, frame: &Bytes) -> Pushed {
+    pub(crate) fn push(&self, cursor: Position, frame: &SharedFrame) -> Pushed {
         let mut s = self.lock();
         if s.end.is_some() || cursor <= s.last {
             return Pushed::Ignored;
@@ -349,7 +358,7 @@ impl Subscriber {
             .frames
             .retain(|frame| position_of(frame).is_none_or(|p| p > floor));
         if queue.frames.len() != before {
-            let bytes: usize = queue.frames.iter().map(Bytes::len).sum();
+            let bytes: usize = queue.frames.iter().map(|frame| frame.len()).sum();
             queue.bytes = u32::try_from(bytes).unwrap_or(u32::MAX);
         }
     }
@@ -431,7 +440,7 @@ impl State {
             if let Some(frame) = queue.frames.pop_front() {
                 let len = u32::try_from(frame.len()).unwrap_or(u32::MAX);
                 queue.bytes = queue.bytes.saturating_sub(len);
-                return Next::Frame(frame);
+                return Next::Frame(Bytes::clone(&frame));
             }
             // Drained: give back what a burst made the queue grow to (a
             // smaller one is kept while events come, until a keep-alive
@@ -531,7 +540,7 @@ mod tests {
         let waker = WakeRef::from(Waker::noop());
         let event = Bytes::from_static(b"data: x\n\n");
         assert_eq!(
-            sub.push(Position { high: 0, low: 1 }, &event),
+            sub.push(Position { high: 0, low: 1 }, &Arc::new(event.clone())),
             Pushed::Queued
         );
         let mut s = sub.lock();
