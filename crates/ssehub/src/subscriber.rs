@@ -83,6 +83,12 @@ struct Queue {
 /// times smaller queues are four times less memory for them to miss in.
 pub(crate) type SharedFrame = Arc<Bytes>;
 
+/// The most queue slots a drained queue keeps while events come: 2 KiB of
+/// [`SharedFrame`]s. A subscriber that a fast publisher keeps busy takes
+/// tens of frames a write; a smaller bound had its queue freed and grown
+/// again, by doubling, after every write.
+const KEEP_SLOTS: usize = 256;
+
 /// Told, by the number it was given, that a subscription has something to
 /// take again (or has ended): for a writer that drives many subscriptions
 /// from one loop, through [`Subscription::poll_batch_tagged`](crate::Subscription::poll_batch_tagged).
@@ -445,7 +451,7 @@ impl State {
             // Drained: give back what a burst made the queue grow to (a
             // smaller one is kept while events come, until a keep-alive
             // tick finds the stream idle).
-            if queue.frames.capacity() > 64 {
+            if queue.frames.capacity() > KEEP_SLOTS {
                 self.queue = None;
             }
         }
