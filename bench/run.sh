@@ -140,6 +140,24 @@ busy() {
     awk -v c="$cpu" -v t="$seconds" 'BEGIN { printf "%.0f %%", c * 100 / t }'
 }
 
+# per_write SERVER SCENARIO: deliveries per server write system call (how
+# many events one write carries).
+per_write() {
+    local line=${R[$1,$2]:-} writes delivered
+    writes=$(field "$line" server_writes)
+    delivered=$(field "$line" events_delivered)
+    if [ -z "$writes" ] || [ -z "$delivered" ] || [ "$writes" = 0 ]; then echo "n/a"; return; fi
+    awk -v w="$writes" -v d="$delivered" 'BEGIN { printf "%.2f", d / w }'
+}
+
+# cpu_row LABEL SCENARIO: server CPU per 1,000 deliveries, both servers.
+cpu_row() {
+    local s b
+    s=$(cpu_per_k ssehub "$2")
+    b=$(cpu_per_k baseline "$2")
+    printf '| %s | %s | %s | %s |\n' "$1" "$s" "$b" "$(ratio "$b" "$s")"
+}
+
 table() {
     cat <<EOF
 # Load: ssehub against the baseline
@@ -155,10 +173,8 @@ Ratio: how many times better ssehub is (baseline ÷ ssehub for costs, ssehub ÷ 
 EOF
     row "(a) idle, $IDLE_CONNS connections: server RSS per connection (bytes)" idle server_rss_per_connection_bytes 1 lower
     row "(b) throughput, $TP_CONNS subscribers, $TP_EVENTS events: delivered events/s" tp delivered_per_sec 1 higher
-    local s b
-    s=$(cpu_per_k ssehub tp)
-    b=$(cpu_per_k baseline tp)
-    printf '| %s | %s | %s | %s |\n' "(b) server CPU µs per 1,000 deliveries" "$s" "$b" "$(ratio "$b" "$s")"
+    cpu_row "(b) server CPU µs per 1,000 deliveries" tp
+    printf '| %s | %s | %s | |\n' "(b) events per server write" "$(per_write ssehub tp)" "$(per_write baseline tp)"
     printf '| %s | %s | %s | |\n' "(b) server CPU busy, share of the delivery time" "$(busy ssehub tp server_cpu_seconds)" "$(busy baseline tp server_cpu_seconds)"
     printf '| %s | %s | %s | |\n' "(b) load generator CPU busy (one CPU; near 100 %: it limits the run)" "$(busy ssehub tp load_cpu_seconds)" "$(busy baseline tp load_cpu_seconds)"
     row "(b) latency p99 (ms)" tp latency_p99_us 1000 lower
@@ -168,9 +184,12 @@ EOF
     row "(c) $LAT1_RATE events/s to $LAT1_CONNS subscribers: latency p50 (ms)" lat1 latency_p50_us 1000 lower
     row "(c) $LAT1_RATE events/s to $LAT1_CONNS subscribers: latency p99 (ms)" lat1 latency_p99_us 1000 lower
     row "(c) $LAT1_RATE events/s to $LAT1_CONNS subscribers: gaps" lat1 gaps 1 ""
+    cpu_row "(c) $LAT1_RATE events/s to $LAT1_CONNS subscribers: server CPU µs per 1,000 deliveries" lat1
     row "(c) $LAT2_RATE events/s to $LAT2_CONNS subscribers: latency p50 (ms)" lat2 latency_p50_us 1000 lower
     row "(c) $LAT2_RATE events/s to $LAT2_CONNS subscribers: latency p99 (ms)" lat2 latency_p99_us 1000 lower
     row "(c) $LAT2_RATE events/s to $LAT2_CONNS subscribers: gaps" lat2 gaps 1 ""
+    cpu_row "(c) $LAT2_RATE events/s to $LAT2_CONNS subscribers: server CPU µs per 1,000 deliveries" lat2
+    printf '| %s | %s | %s | |\n' "(c) $LAT2_RATE events/s to $LAT2_CONNS subscribers: events per server write" "$(per_write ssehub lat2)" "$(per_write baseline lat2)"
     # shellcheck disable=SC2016 # literal backquotes: markdown
     printf '\nRaw lines from `ssehub-load`:\n\n```\n'
     for s in $SERVERS; do

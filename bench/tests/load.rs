@@ -58,10 +58,27 @@ fn assert_all_delivered(report: &Value, streams: u64, events: u64) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn http1_streams_receive_every_event() {
-    let report = load(None, &["--connections", "20", "--events", "50"]).await;
+    // The hub runs in this process: its CPU time and writes are ours.
+    let pid = std::process::id().to_string();
+    let report = load(
+        None,
+        &[
+            "--connections",
+            "20",
+            "--events",
+            "50",
+            "--server-pid",
+            &pid,
+        ],
+    )
+    .await;
     assert_eq!(report["transport"], "http/1.1");
     assert_eq!(report["tcp_connections"], 20);
     assert_all_delivered(&report, 20, 50);
+    // Every stream was written at least once while events were delivered.
+    let writes = report["server_writes"].as_u64();
+    assert!(writes.is_some_and(|w| w >= 20), "{report}");
+    assert!(report["server_cpu_seconds"].as_f64().is_some(), "{report}");
 }
 
 /// The flags that address other hubs (`bench/peers.sh`): stream path and

@@ -471,6 +471,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
 
     // Publish.
     let cpu_before = sum_of(&args.server_pid, cpu_seconds);
+    let writes_before = sum_of(&args.server_pid, write_calls);
     let own_cpu_before = cpu_seconds(std::process::id());
     let publish_start = Instant::now();
     let publish_start_ns = shared.now_ns();
@@ -548,6 +549,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     let cpu_after = sum_of(&args.server_pid, cpu_seconds);
+    let writes_after = sum_of(&args.server_pid, write_calls);
     let own_cpu_after = cpu_seconds(std::process::id());
 
     let _ = stop_tx.send(true);
@@ -646,6 +648,10 @@ async fn run(args: Args) -> anyhow::Result<()> {
             (Some(before), Some(after)) => Some(round(after - before, 2)),
             _ => None,
         },
+        server_writes: match (writes_before, writes_after) {
+            (Some(before), Some(after)) => Some(after.saturating_sub(before)),
+            _ => None,
+        },
         to_all_each_us: args.receive_only.then(|| {
             shared
                 .to_all_us
@@ -718,6 +724,11 @@ struct LoadReport {
     /// `delivery_seconds`, the load generator (one CPU) is what limits the
     /// run, not the server.
     load_cpu_seconds: Option<f64>,
+    /// The server's write system calls over the same span (`syscw` in
+    /// `/proc/PID/io`): deliveries per write is how many events a write
+    /// carries. Each write costs the server the kernel's TCP send and, on
+    /// loopback, the receiving side's TCP work too.
+    server_writes: Option<u64>,
     /// `--receive-only`: per event (publisher `p`'s `seq`-th at `seq * P +
     /// p`), when this process's last stream had it, in µs after its publish
     /// (0: no stream had it).
@@ -1153,6 +1164,17 @@ fn rss_kb(pid: u32) -> Option<u64> {
         .ok()
 }
 
+/// The write system calls a process has made (`syscw` in `/proc/PID/io`,
+/// which only its user, or root, may read).
+fn write_calls(pid: u32) -> Option<u64> {
+    let io = std::fs::read_to_string(format!("/proc/{pid}/io")).ok()?;
+    io.lines()
+        .find_map(|line| line.strip_prefix("syscw:"))?
+        .trim()
+        .parse()
+        .ok()
+}
+
 /// User plus system CPU time of a process, in seconds (Linux; assumes the
 /// usual 100 clock ticks per second).
 fn cpu_seconds(pid: u32) -> Option<f64> {
@@ -1192,7 +1214,9 @@ mod tests {
         let events: Vec<_> = parser
             .drain()
             .filter_map(|item| match item {
-                ssehub_core::Item::Event(event) => Some((event.event.to_string(), event.data.to_string())),
+                ssehub_core::Item::Event(event) => {
+                    Some((event.event.to_string(), event.data.to_string()))
+                }
                 _ => None,
             })
             .collect();
