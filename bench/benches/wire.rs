@@ -1,6 +1,7 @@
 //! Wire-format benchmarks, each against a peer in the same run:
 //! - parsing: `ssehub_core` against the `eventsource-stream` crate, both as
-//!   `Stream` adapters over the same chunks (plus our bare `Parser`);
+//!   `Stream` adapters over the same chunks (plus our bare `Parser`, queueing
+//!   owned events and lending them);
 //! - encoding: `ssehub_core::Event` against `axum::response::sse::Event`, both
 //!   turned into the `Bytes` a response body yields.
 //!
@@ -76,6 +77,22 @@ fn ours_parser(chunks: &[Bytes]) -> usize {
     n
 }
 
+/// The parser lending each event (`feed_with`): nothing allocated per event.
+fn ours_lent(chunks: &[Bytes]) -> usize {
+    let mut parser = ssehub_core::Parser::new();
+    let mut n = 0;
+    for chunk in chunks {
+        parser
+            .feed_with(chunk, |item| {
+                if let ssehub_core::ItemRef::Event(e) = item {
+                    n += e.data.len();
+                }
+            })
+            .expect("valid input");
+    }
+    n
+}
+
 fn theirs(chunks: Vec<Bytes>) -> usize {
     use eventsource_stream::Eventsource;
     let s = stream::iter(chunks.into_iter().map(Ok::<_, Infallible>));
@@ -93,6 +110,7 @@ fn parse(c: &mut Criterion) {
         let chunks = chunks(&input);
         let expected = ours_parser(&chunks);
         assert_eq!(expected, theirs(chunks.clone()), "both parsers agree");
+        assert_eq!(expected, ours_lent(&chunks), "lent events are the same");
         let mut group = c.benchmark_group(format!("parse {name}"));
         group.throughput(Throughput::Bytes(input.len() as u64));
         group.bench_function("ssehub-core EventStream", |b| {
@@ -104,6 +122,9 @@ fn parse(c: &mut Criterion) {
         });
         group.bench_function("ssehub-core Parser", |b| {
             b.iter(|| black_box(ours_parser(&chunks)))
+        });
+        group.bench_function("ssehub-core Parser::feed_with", |b| {
+            b.iter(|| black_box(ours_lent(&chunks)))
         });
         group.bench_function("eventsource-stream", |b| {
             b.iter_batched(

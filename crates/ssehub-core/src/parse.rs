@@ -79,13 +79,13 @@ pub struct EventRef<'a> {
     pub last_event_id: &'a str,
 }
 
-impl EventRef<'_> {
-    /// An owned copy.
-    pub fn to_owned(&self) -> MessageEvent {
+/// An owned copy.
+impl From<EventRef<'_>> for MessageEvent {
+    fn from(event: EventRef<'_>) -> MessageEvent {
         MessageEvent {
-            event: self.event.to_owned(),
-            data: self.data.to_owned(),
-            last_event_id: self.last_event_id.to_owned(),
+            event: event.event.to_owned(),
+            data: event.data.to_owned(),
+            last_event_id: event.last_event_id.to_owned(),
         }
     }
 }
@@ -100,12 +100,12 @@ pub enum ItemRef<'a> {
     Retry(u64),
 }
 
-impl ItemRef<'_> {
-    /// An owned copy.
-    pub fn to_owned(&self) -> Item {
-        match self {
-            ItemRef::Event(event) => Item::Event(event.to_owned()),
-            ItemRef::Retry(millis) => Item::Retry(*millis),
+/// An owned copy.
+impl From<ItemRef<'_>> for Item {
+    fn from(item: ItemRef<'_>) -> Item {
+        match item {
+            ItemRef::Event(event) => Item::Event(event.into()),
+            ItemRef::Retry(millis) => Item::Retry(millis),
         }
     }
 }
@@ -190,7 +190,7 @@ impl Parser {
     /// [`Parser::next_item`], including those found before an error.
     pub fn feed(&mut self, chunk: &[u8]) -> Result<(), ParseError> {
         let mut items = mem::take(&mut self.items);
-        let result = self.feed_with(chunk, |item| items.push_back(item.to_owned()));
+        let result = self.feed_with(chunk, |item| items.push_back(item.into()));
         self.items = items;
         result
     }

@@ -167,7 +167,7 @@ proptest! {
             start = end;
             let a = queued.feed(piece);
             queued_items.extend(queued.drain());
-            let b = lent.feed_with(piece, |item: ItemRef<'_>| lent_items.push(item.to_owned()));
+            let b = lent.feed_with(piece, |item: ItemRef<'_>| lent_items.push(Item::from(item)));
             prop_assert_eq!(&a, &b);
             if a.is_err() {
                 break;
