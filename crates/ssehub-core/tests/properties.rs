@@ -127,20 +127,8 @@ proptest! {
         cuts in prop::collection::vec(any::<prop::sample::Index>(), 0..8),
         small_limits in any::<bool>(),
     ) {
-        let limits = if small_limits {
-            Limits { max_line_bytes: 24, max_event_bytes: 48 }
-        } else {
-            Limits::default()
-        };
-        let mut points: Vec<usize> = cuts.iter().map(|c| c.index(input.len() + 1)).collect();
-        points.sort_unstable();
-        let mut pieces = Vec::new();
-        let mut start = 0;
-        for p in points {
-            pieces.push(&input[start..p]);
-            start = p;
-        }
-        pieces.push(&input[start..]);
+        let limits = limits(small_limits);
+        let pieces = split(&input, &cuts);
         prop_assert_eq!(parse_pieces(&pieces, limits), parse_pieces(&[&input], limits));
     }
 
@@ -152,19 +140,10 @@ proptest! {
         cuts in prop::collection::vec(any::<prop::sample::Index>(), 0..8),
         small_limits in any::<bool>(),
     ) {
-        let limits = if small_limits {
-            Limits { max_line_bytes: 24, max_event_bytes: 48 }
-        } else {
-            Limits::default()
-        };
-        let mut points: Vec<usize> = cuts.iter().map(|c| c.index(input.len() + 1)).collect();
-        points.sort_unstable();
+        let limits = limits(small_limits);
         let (mut queued, mut lent) = (Parser::with_limits(limits), Parser::with_limits(limits));
         let (mut queued_items, mut lent_items) = (Vec::new(), Vec::new());
-        let mut start = 0;
-        for end in points.into_iter().chain([input.len()]) {
-            let piece = &input[start..end];
-            start = end;
+        for piece in split(&input, &cuts) {
             let a = queued.feed(piece);
             queued_items.extend(queued.drain());
             let b = lent.feed_with(piece, |item: ItemRef<'_>| lent_items.push(Item::from(item)));
@@ -176,6 +155,32 @@ proptest! {
         prop_assert_eq!(queued_items, lent_items);
         prop_assert_eq!(queued.last_event_id(), lent.last_event_id());
     }
+}
+
+/// Small limits (so that proptest reaches the limit errors) or the defaults.
+fn limits(small: bool) -> Limits {
+    if small {
+        Limits {
+            max_line_bytes: 24,
+            max_event_bytes: 48,
+        }
+    } else {
+        Limits::default()
+    }
+}
+
+/// `input` cut at the given points (in any order, repeats allowed).
+fn split<'a>(input: &'a [u8], cuts: &[prop::sample::Index]) -> Vec<&'a [u8]> {
+    let mut points: Vec<usize> = cuts.iter().map(|c| c.index(input.len() + 1)).collect();
+    points.sort_unstable();
+    let mut pieces = Vec::new();
+    let mut start = 0;
+    for p in points {
+        pieces.push(&input[start..p]);
+        start = p;
+    }
+    pieces.push(&input[start..]);
+    pieces
 }
 
 /// Bytes shaped like event streams (fields, separators, line endings, BOMs,
