@@ -772,7 +772,7 @@ fn encode_query(value: &str) -> String {
 
 /// An open event stream: where its body comes from, the one part that
 /// differs between the transports. Everything after (SSE parsing, sequence
-/// checks, latency) is the same code for both ([`check`]).
+/// checks, latency) is the same code for both ([`Received`]).
 enum Body {
     /// HTTP/1.1: the socket, the body's framing and a read buffer.
     Http1 {
