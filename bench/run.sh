@@ -120,35 +120,28 @@ row() {
     printf '| %s | %s | %s | %s |\n' "$1" "$s" "$b" "$r"
 }
 
-# CPU per delivery: server CPU microseconds per 1,000 delivered events.
-cpu_per_k() {
-    local line=${R[$1,$2]:-} cpu delivered
-    cpu=$(field "$line" server_cpu_seconds)
-    delivered=$(field "$line" events_delivered)
-    if [ -z "$cpu" ] || [ -z "$delivered" ] || [ "$delivered" = 0 ]; then echo "n/a"; return; fi
-    awk -v c="$cpu" -v d="$delivered" 'BEGIN { printf "%.1f", c * 1e9 / d }'
+# quotient SERVER SCENARIO NUMERATOR DENOMINATOR FACTOR FORMAT: two fields of
+# a run's JSON line, NUMERATOR × FACTOR ÷ DENOMINATOR, printf-formatted
+# ("n/a" if either is missing or the denominator is 0).
+quotient() {
+    local line=${R[$1,$2]:-} n d
+    n=$(field "$line" "$3")
+    d=$(field "$line" "$4")
+    if [ -z "$n" ] || [ -z "$d" ] || [ "$d" = 0 ]; then echo "n/a"; return; fi
+    awk -v n="$n" -v d="$d" -v f="$5" -v fmt="$6" 'BEGIN { printf fmt, n * f / d }'
 }
+
+# CPU per delivery: server CPU microseconds per 1,000 delivered events.
+cpu_per_k() { quotient "$1" "$2" server_cpu_seconds events_delivered 1e9 "%.1f"; }
 
 # busy SERVER SCENARIO KEY: a CPU time (KEY: server_cpu_seconds or
 # load_cpu_seconds) as a share of the delivery time, in %. Near 100 % for
 # the load generator: it, not the server, limited the run.
-busy() {
-    local line=${R[$1,$2]:-} cpu seconds
-    cpu=$(field "$line" "$3")
-    seconds=$(field "$line" delivery_seconds)
-    if [ -z "$cpu" ] || [ -z "$seconds" ] || [ "$seconds" = 0 ]; then echo "n/a"; return; fi
-    awk -v c="$cpu" -v t="$seconds" 'BEGIN { printf "%.0f %%", c * 100 / t }'
-}
+busy() { quotient "$1" "$2" "$3" delivery_seconds 100 "%.0f %%"; }
 
 # per_write SERVER SCENARIO: deliveries per server write system call (how
 # many events one write carries).
-per_write() {
-    local line=${R[$1,$2]:-} writes delivered
-    writes=$(field "$line" server_writes)
-    delivered=$(field "$line" events_delivered)
-    if [ -z "$writes" ] || [ -z "$delivered" ] || [ "$writes" = 0 ]; then echo "n/a"; return; fi
-    awk -v w="$writes" -v d="$delivered" 'BEGIN { printf "%.2f", d / w }'
-}
+per_write() { quotient "$1" "$2" events_delivered server_writes 1 "%.2f"; }
 
 # cpu_row LABEL SCENARIO: server CPU per 1,000 deliveries, both servers.
 cpu_row() {
