@@ -17,6 +17,8 @@
 #   LAT2_CONNS=10000 LAT2_RATE=10 LAT2_EVENTS=200    (c) latency at 10 events/s
 #   PAYLOAD_BYTES=64 SERVER_CPU=0 LOAD_CPU=1 PORT_BASE=18300
 #   SERVERS="ssehub baseline"  SSEHUB_SERVE_ARGS=""  (extra flags of `ssehub serve`)
+#   FLOOR=1      (0: skip the bare writer, bench/src/bin/loopback-floor.rs, at
+#                 the two fixed rates: the floor under CPU per delivery)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -24,6 +26,7 @@ results=${1:-bench/results/latest.md}
 PORT_BASE=${PORT_BASE:-18300}
 SERVERS=${SERVERS:-"ssehub baseline"}
 SSEHUB_SERVE_ARGS=${SSEHUB_SERVE_ARGS:-}
+FLOOR=${FLOOR:-1}
 
 # shellcheck source=bench/lib.sh
 . bench/lib.sh
@@ -93,6 +96,34 @@ for s in $SERVERS; do
         --rate "$LAT2_RATE" --publishers 2
 done
 
+# floor SCENARIO CONNECTIONS RATE ROUNDS: the bare writer at a scenario's
+# size and rate, pinned as the servers are, read by loopback-floor's reader
+# on the load CPU; its JSON line goes to R[floor,SCENARIO].
+floor() {
+    local scenario=$1 log out reader
+    port=$((port + 1))
+    log="$logs/floor-$scenario.log"
+    out="$logs/floor-$scenario.json"
+    say "floor: $scenario: loopback-floor write --connections $2 --rate $3 --rounds $4"
+    taskset -c "$SERVER_CPU" "$bin/loopback-floor" write --connections "$2" \
+        --rate "$3" --rounds "$4" --port "$port" >"$out" 2>"$log" &
+    server_pid=$!
+    wait_listening floor "$log"
+    taskset -c "$LOAD_CPU" "$bin/loopback-floor" read --connections "$2" --port "$port" 2>>"$log" &
+    reader=$!
+    wait "$server_pid" || say "floor: $scenario: the writer failed (see $log)"
+    server_pid=""
+    # The reader ends when the writer's sockets close.
+    wait "$reader" || true
+    R[floor,$scenario]=$(tail -n 1 "$out")
+    printf 'floor %s %s\n' "$scenario" "${R[floor,$scenario]}" | tee -a "$logs/raw.txt" >&2
+}
+
+if [ "$FLOOR" = 1 ]; then
+    floor lat1 "$LAT1_CONNS" "$LAT1_RATE" "$LAT1_EVENTS"
+    floor lat2 "$LAT2_CONNS" "$LAT2_RATE" "$LAT2_EVENTS"
+fi
+
 # num SERVER SCENARIO KEY [DIVISOR]: a field, optionally divided, formatted.
 num() {
     local v
@@ -151,6 +182,29 @@ cpu_row() {
     printf '| %s | %s | %s | %s |\n' "$1" "$s" "$b" "$(ratio "$b" "$s")"
 }
 
+# floor_table: CPU per delivery at the two fixed rates against the bare
+# writer's CPU per write.
+floor_table() {
+    # shellcheck disable=SC2016 # literal backquotes: markdown
+    printf '\n%s\n\n' 'The floor under CPU per delivery: `loopback-floor` writes each event once to each of as many loopback sockets, at the same rate, and does nothing else (no HTTP, no hub, no batching); its CPU per write is what a server that sends each event as it is published pays per delivery here, at least. "Busy": CPU time as a share of the run; near 100 % the process could not keep up, and a server that falls behind writes several events at once.'
+    printf '| %s | %s | %s | %s | %s |\n|---|---|---|---|---|\n' \
+        "CPU µs per 1,000 deliveries (busy)" ssehub baseline "floor (bare writer)" "half the baseline"
+    local k label floor_cpu half
+    for k in lat1 lat2; do
+        case $k in
+            lat1) label="$LAT1_RATE events/s to $LAT1_CONNS subscribers" ;;
+            lat2) label="$LAT2_RATE events/s to $LAT2_CONNS subscribers" ;;
+        esac
+        floor_cpu=$(quotient floor "$k" cpu_seconds writes 1e9 "%.1f")
+        half=$(quotient baseline "$k" server_cpu_seconds events_delivered 5e8 "%.1f")
+        printf '| %s | %s (%s) | %s (%s) | %s (%s) | %s |\n' "$label" \
+            "$(cpu_per_k ssehub "$k")" "$(busy ssehub "$k" server_cpu_seconds)" \
+            "$(cpu_per_k baseline "$k")" "$(busy baseline "$k" server_cpu_seconds)" \
+            "$floor_cpu" "$(quotient floor "$k" cpu_seconds elapsed_seconds 100 "%.0f %%")" \
+            "$half"
+    done
+}
+
 table() {
     cat <<EOF
 # Load: ssehub against the baseline
@@ -183,13 +237,19 @@ EOF
     row "(c) $LAT2_RATE events/s to $LAT2_CONNS subscribers: gaps" lat2 gaps 1 ""
     cpu_row "(c) $LAT2_RATE events/s to $LAT2_CONNS subscribers: server CPU µs per 1,000 deliveries" lat2
     printf '| %s | %s | %s | |\n' "(c) $LAT2_RATE events/s to $LAT2_CONNS subscribers: events per server write" "$(per_write ssehub lat2)" "$(per_write baseline lat2)"
+    if [ "$FLOOR" = 1 ]; then floor_table; fi
     # shellcheck disable=SC2016 # literal backquotes: markdown
-    printf '\nRaw lines from `ssehub-load`:\n\n```\n'
+    printf '\nRaw lines from `ssehub-load` (and `loopback-floor`):\n\n```\n'
     for s in $SERVERS; do
         for k in idle tp lat1 lat2; do
             printf '%s %s %s\n' "$s" "$k" "${R[$s,$k]:-}"
         done
     done
+    if [ "$FLOOR" = 1 ]; then
+        for k in lat1 lat2; do
+            printf 'floor %s %s\n' "$k" "${R[floor,$k]:-}"
+        done
+    fi
     printf '```\n'
 }
 

@@ -8,13 +8,15 @@
 //!
 //! `bench/run.sh` runs both servers through the same scenarios; see
 //! `docs/load.md`. This library holds what the load generator is made of: a
-//! raw HTTP/1.1 client ([`http`]), HTTP/2 over TLS ([`https`]) and the payload
-//! format ([`payload`]), kept here so that they are unit-tested.
+//! raw HTTP/1.1 client ([`http`]), HTTP/2 over TLS ([`https`]), the payload
+//! format ([`payload`]) and what `/proc` says about a process ([`procfs`]),
+//! kept here so that they are unit-tested.
 #![deny(missing_docs)]
 
 pub mod http;
 pub mod https;
 pub mod payload;
+pub mod procfs;
 
 use std::future::Future;
 use std::process::ExitCode;

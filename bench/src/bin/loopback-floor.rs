@@ -10,6 +10,13 @@
 //! percentile at that fan-out. `loopback-floor read --connections N --port P`
 //! opens the N connections and drains them (run it on the other CPU, as
 //! `bench/run.sh` runs the load generator). `bench/floor.sh` runs both.
+//!
+//! With `--rate E`, rounds start E times a second (at once when the previous
+//! one ran late, as a publisher at a fixed rate does not wait), and the
+//! process's CPU time per write is the floor under a server's CPU per
+//! delivery at that rate: what writing each event to each subscriber once,
+//! and nothing else, costs. `bench/run.sh` runs it beside its two
+//! fixed-rate scenarios.
 
 use std::io::Write;
 use std::net::{TcpListener, TcpStream};
@@ -18,6 +25,7 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use clap::Parser;
 use hdrhistogram::Histogram;
+use ssehub_bench::procfs::cpu_seconds;
 use tokio::io::AsyncReadExt;
 
 #[derive(Debug, clap::Parser)]
@@ -35,9 +43,12 @@ struct Args {
     /// Bytes of each write (a small event frame: about 100).
     #[arg(long, default_value_t = 100)]
     bytes: usize,
-    /// Pause between rounds, in milliseconds (write mode).
+    /// Pause between rounds, in milliseconds (write mode, without `--rate`).
     #[arg(long, default_value_t = 10)]
     pause_ms: u64,
+    /// Rounds a second (write mode; 0: rounds `--pause-ms` apart).
+    #[arg(long, default_value_t = 0.0)]
+    rate: f64,
     #[arg(long, default_value_t = 18900)]
     port: u16,
 }
@@ -58,15 +69,28 @@ fn main() -> anyhow::Result<()> {
     let frame = vec![b'x'; args.bytes];
     let mut offsets = Histogram::<u64>::new_with_bounds(1, 60_000_000, 3)?;
     let mut total = Duration::ZERO;
-    for _ in 0..args.rounds {
+    let me = std::process::id();
+    let cpu_before = cpu_seconds(me).context("reading /proc/self/stat")?;
+    let began = Instant::now();
+    for round in 0..args.rounds {
+        if args.rate > 0.0 {
+            let due = began + Duration::from_secs_f64(round as f64 / args.rate);
+            if let Some(wait) = due.checked_duration_since(Instant::now()) {
+                std::thread::sleep(wait);
+            }
+        }
         let start = Instant::now();
         for socket in &mut sockets {
             (&*socket).write_all(&frame)?;
             offsets.record(start.elapsed().as_micros().max(1) as u64)?;
         }
         total += start.elapsed();
-        std::thread::sleep(Duration::from_millis(args.pause_ms));
+        if args.rate <= 0.0 {
+            std::thread::sleep(Duration::from_millis(args.pause_ms));
+        }
     }
+    let elapsed = began.elapsed().as_secs_f64();
+    let cpu = cpu_seconds(me).context("reading /proc/self/stat")? - cpu_before;
     let writes = (args.rounds * args.connections) as f64;
     println!(
         "{}",
@@ -74,7 +98,12 @@ fn main() -> anyhow::Result<()> {
             "connections": args.connections,
             "rounds": args.rounds,
             "bytes": args.bytes,
+            "rate": args.rate,
             "write_us_mean": (total.as_secs_f64() * 1e6 / writes * 100.0).round() / 100.0,
+            "writes": writes,
+            "elapsed_seconds": (elapsed * 1000.0).round() / 1000.0,
+            "cpu_seconds": cpu,
+            "cpu_us_per_write": (cpu * 1e6 / writes * 100.0).round() / 100.0,
             "offset_p50_us": offsets.value_at_quantile(0.5),
             "offset_p99_us": offsets.value_at_quantile(0.99),
         })

@@ -50,6 +50,7 @@ use hdrhistogram::Histogram;
 use ssehub_bench::http::{self, BodyDecoder, Target};
 use ssehub_bench::https::{self, SharedConnection, Tls, Verify};
 use ssehub_bench::payload::{self, Seen, SeqTracker};
+use ssehub_bench::procfs::{cpu_seconds, rss_kb, write_calls};
 use ssehub_bench::Poster;
 use ssehub_core::{ItemRef, Parser};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -1149,42 +1150,6 @@ async fn publisher(
         i += plan.publishers as u64;
     }
     Ok((p, seq))
-}
-
-/// The `VmRSS` of a process, in KiB (Linux).
-fn rss_kb(pid: u32) -> Option<u64> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    status
-        .lines()
-        .find_map(|line| line.strip_prefix("VmRSS:"))?
-        .trim()
-        .trim_end_matches("kB")
-        .trim()
-        .parse()
-        .ok()
-}
-
-/// The write system calls a process has made (`syscw` in `/proc/PID/io`,
-/// which only its user, or root, may read).
-fn write_calls(pid: u32) -> Option<u64> {
-    let io = std::fs::read_to_string(format!("/proc/{pid}/io")).ok()?;
-    io.lines()
-        .find_map(|line| line.strip_prefix("syscw:"))?
-        .trim()
-        .parse()
-        .ok()
-}
-
-/// User plus system CPU time of a process, in seconds (Linux; assumes the
-/// usual 100 clock ticks per second).
-fn cpu_seconds(pid: u32) -> Option<f64> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    // Fields after the command name (which may hold spaces) start at field 3.
-    let rest = &stat[stat.rfind(')')? + 1..];
-    let fields: Vec<&str> = rest.split_whitespace().collect();
-    let utime: u64 = fields.get(11)?.parse().ok()?;
-    let stime: u64 = fields.get(12)?.parse().ok()?;
-    Some((utime + stime) as f64 / 100.0)
 }
 
 #[cfg(test)]
