@@ -73,7 +73,6 @@ SLOW_CONNS=$(scaled "${SLOW_CONNS:-2000}")
 OVERSIZED_WORKERS=$(scaled "${OVERSIZED_WORKERS:-2}")
 STALL_CONNS=$(scaled "${STALL_CONNS:-200}")
 
-
 # The server holds the healthy streams and the abusive connections; each
 # client process its own.
 raise_nofile $(( HEALTHY_CONNS + SLOW_CONNS + STALL_CONNS + CHURN_WORKERS + 512 ))
@@ -198,9 +197,6 @@ for a in $ABUSES; do
     scenario "none-$a" none
     scenario "$a" "$a"
 done
-
-# field JSON KEY: a number from a one-line JSON object ("" if absent or null).
-field() { sed -n "s/.*\"$2\":\([-0-9.e+]*\)[,}].*/\1/p" <<<"$1"; }
 
 # ms JSON KEY: a latency field in ms, two decimals ("n/a" if absent).
 ms() {

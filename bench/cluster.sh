@@ -84,7 +84,6 @@ for run in run_single run_cluster; do
     $run lat --connections "$LAT_CONNS" --events "$LAT_EVENTS" --rate "$LAT_RATE" --publishers "$NODES"
 done
 
-field() { sed -n "s/.*\"$2\":\([-0-9.e+]*\)[,}].*/\1/p" <<<"$1"; }
 num() {
     local v
     v=$(field "${R[$1,$2]:-}" "$3")

@@ -1,6 +1,6 @@
 # Shared by bench/run.sh, bench/peers.sh, bench/tls.sh, bench/abuse.sh,
 # bench/scale.sh, bench/scale-out.sh and bench/cluster.sh (sourced):
-# messages, sizes, the file limit, one server at a time ($server_pid) started
+# messages, reading the load tools' JSON lines, sizes, the file limit, one server at a time ($server_pid) started
 # and stopped, and several processes at once ($pids).
 
 # run.sh's scenarios (peers.sh runs the same): their defaults, each
@@ -18,6 +18,20 @@ SERVER_CPU=${SERVER_CPU:-0}
 LOAD_CPU=${LOAD_CPU:-1}
 
 say() { printf '==> %s\n' "$*" >&2; }
+
+# field JSON KEY: a number from a one-line JSON object ("" if absent or null).
+field() { sed -n "s/.*\"$2\":\([-0-9.e+]*\)[,}].*/\1/p" <<<"$1"; }
+
+# json_quotient JSON NUMERATOR DENOMINATOR FACTOR FORMAT: two fields of a
+# one-line JSON object, NUMERATOR × FACTOR ÷ DENOMINATOR, printf-formatted
+# ("" if either is missing or the denominator is 0).
+json_quotient() {
+    local n d
+    n=$(field "$1" "$2")
+    d=$(field "$1" "$3")
+    if [ -z "$n" ] || [ -z "$d" ] || [ "$d" = 0 ]; then return 0; fi
+    awk -v n="$n" -v d="$d" -v f="$4" -v fmt="$5" 'BEGIN { printf fmt, n * f / d }'
+}
 
 # scaled N: N * $SCALE, rounded, at least 1.
 scaled() { awk -v n="$1" -v s="$SCALE" 'BEGIN { v = int(n * s + 0.5); if (v < 1) v = 1; print v }'; }

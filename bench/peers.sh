@@ -371,8 +371,6 @@ start_peer() {
 }
 
 # ---------------------------------------------------------------- runs
-# field JSON KEY: a number from a one-line JSON object ("" if absent or null).
-field() { sed -n "s/.*\"$2\":\([-0-9.e+]*\)[,}].*/\1/p" <<<"$1"; }
 
 declare -A R     # R[peer,scenario]: the load generator's JSON line
 declare -A WHY   # WHY[peer,scenario]: why there is no line
@@ -447,12 +445,7 @@ value() {
     local v line=${R[$1,$2]:-}
     [ -n "$line" ] || return 0
     if [ "$3" = cpu_per_k ]; then
-        local cpu delivered
-        cpu=$(field "$line" server_cpu_seconds)
-        delivered=$(field "$line" events_delivered)
-        if [ -n "$cpu" ] && [ -n "$delivered" ] && [ "$delivered" != 0 ]; then
-            awk -v c="$cpu" -v d="$delivered" 'BEGIN { printf "%.1f", c * 1e9 / d }'
-        fi
+        json_quotient "$line" server_cpu_seconds events_delivered 1e9 "%.1f"
         return 0
     fi
     v=$(field "$line" "$3")

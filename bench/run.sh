@@ -32,7 +32,6 @@ FLOOR=${FLOOR:-1}
 . bench/lib.sh
 scenario_sizes
 
-
 # Each process needs a descriptor per connection, plus some.
 raise_nofile $(( $(printf '%s\n' "$IDLE_CONNS" "$TP_CONNS" "$LAT1_CONNS" "$LAT2_CONNS" | sort -n | tail -1) + 256 ))
 
@@ -82,9 +81,6 @@ load() {
     printf '%s %s %s\n' "$name" "$scenario" "$out" | tee -a "$logs/raw.txt" >&2
     R[$name,$scenario]=$out
 }
-
-# field JSON KEY: a number from a one-line JSON object ("" if absent or null).
-field() { sed -n "s/.*\"$2\":\([-0-9.e+]*\)[,}].*/\1/p" <<<"$1"; }
 
 for s in $SERVERS; do
     load "$s" idle --connections "$IDLE_CONNS" --idle-seconds "$IDLE_SECONDS"
@@ -151,15 +147,12 @@ row() {
     printf '| %s | %s | %s | %s |\n' "$1" "$s" "$b" "$r"
 }
 
-# quotient SERVER SCENARIO NUMERATOR DENOMINATOR FACTOR FORMAT: two fields of
-# a run's JSON line, NUMERATOR × FACTOR ÷ DENOMINATOR, printf-formatted
-# ("n/a" if either is missing or the denominator is 0).
+# quotient SERVER SCENARIO NUMERATOR DENOMINATOR FACTOR FORMAT: json_quotient
+# (lib.sh) of a run's JSON line, "n/a" where there is none.
 quotient() {
-    local line=${R[$1,$2]:-} n d
-    n=$(field "$line" "$3")
-    d=$(field "$line" "$4")
-    if [ -z "$n" ] || [ -z "$d" ] || [ "$d" = 0 ]; then echo "n/a"; return; fi
-    awk -v n="$n" -v d="$d" -v f="$5" -v fmt="$6" 'BEGIN { printf fmt, n * f / d }'
+    local v
+    v=$(json_quotient "${R[$1,$2]:-}" "$3" "$4" "$5" "$6")
+    echo "${v:-n/a}"
 }
 
 # CPU per delivery: server CPU microseconds per 1,000 delivered events.

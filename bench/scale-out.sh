@@ -179,7 +179,6 @@ for count in $COUNTS; do
     tail -n 2 "$logs/raw.txt" >&2
 done
 
-field() { sed -n "s/.*\"$2\":\([-0-9.e+]*\)[,}].*/\1/p" <<<"$1"; }
 ms() { awk -v v="$1" 'BEGIN { if (v == "") print "n/a"; else printf "%.1f", v / 1000 }'; }
 line() { grep "^$1 $2 " "$logs/raw.txt" | tail -n 1 | cut -d' ' -f3-; }
 

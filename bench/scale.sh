@@ -64,7 +64,6 @@ run() {
     stop_server
 }
 
-field() { sed -n "s/.*\"$2\":\([-0-9.e+]*\)[,}].*/\1/p" <<<"$1"; }
 ms() { awk -v v="$1" 'BEGIN { if (v == "") print "n/a"; else printf "%.1f", v / 1000 }'; }
 
 declare -A IDLE LOAD
