@@ -59,7 +59,8 @@ fn main() -> anyhow::Result<()> {
         return read(&args);
     }
     let listener = TcpListener::bind(("127.0.0.1", args.port)).context("binding")?;
-    eprintln!("listening on 127.0.0.1:{}", args.port);
+    // With `--port 0` the system picks the port; this line tells which.
+    eprintln!("listening on {}", listener.local_addr()?);
     let mut sockets = Vec::with_capacity(args.connections);
     while sockets.len() < args.connections {
         let (socket, _) = listener.accept()?;
