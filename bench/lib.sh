@@ -33,6 +33,24 @@ json_quotient() {
     awk -v n="$n" -v d="$d" -v f="$4" -v fmt="$5" 'BEGIN { printf fmt, n * f / d }'
 }
 
+# source_args STREAMS FIRST: sets SOURCE_ARGS to the load generator's
+# `--source-ip` for STREAMS streams: one loopback address per
+# $STREAMS_PER_SOURCE streams, FIRST (e.g. 127.0.1.) followed by 1, 2, ...;
+# empty when one address is enough. A client connecting from one address
+# searches the ephemeral ports (28,232 here, the even ones first) for a free
+# one, and past about 14,000 streams that search makes each connect slower:
+# 19,000 streams to one hub took 6.6 s from one address, 1.8 s from two
+# (docs/benchmarks.md#scale-current).
+STREAMS_PER_SOURCE=${STREAMS_PER_SOURCE:-10000}
+source_args() {
+    local k i list=()
+    SOURCE_ARGS=()
+    k=$(( ($1 + STREAMS_PER_SOURCE - 1) / STREAMS_PER_SOURCE ))
+    [ "$k" -gt 1 ] || return 0
+    for i in $(seq "$k"); do list+=("$2$i"); done
+    SOURCE_ARGS=(--source-ip "$(IFS=,; echo "${list[*]}")")
+}
+
 # scaled N: N * $SCALE, rounded, at least 1.
 scaled() { awk -v n="$1" -v s="$SCALE" 'BEGIN { v = int(n * s + 0.5); if (v < 1) v = 1; print v }'; }
 

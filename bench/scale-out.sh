@@ -14,6 +14,8 @@
 #   COUNTS="1000 10000 100000" HUBS=6 EVENTS=50 IDLE_SECONDS=20
 #   RATE=5 MAX_DELIVERIES=50000 PAYLOAD_BYTES=64 SERVER_CPU=0 LOAD_CPU=1
 #   PORT_BASE=18900
+#   STREAMS_PER_SOURCE=10000  (receiver H of the I-th count connects from
+#                             127.I.H+1.*, one address per this many streams)
 #
 # Events go out at RATE a second, slower where that would be more than
 # MAX_DELIVERIES a second to all streams together (100,000 streams: 0.5 a
@@ -58,7 +60,8 @@ trap 'stop_all; exit 130' INT TERM
 
 rss_kb() { awk '/^VmRSS:/ { print $2 }' "/proc/$1/status"; }
 
-# run COUNT: one count on fresh processes; prints the merged JSON lines.
+# run COUNT I: one count (the I-th) on fresh processes; prints the merged
+# JSON lines.
 run() {
     local count=$1 hub_pids=() hub_ports=()
     start_redis
@@ -77,8 +80,11 @@ run() {
     for h in $(seq 0 $((HUBS - 1))); do
         # The first hubs take one stream more when the count does not divide.
         share=$(( count / HUBS + (h < count % HUBS ? 1 : 0) ))
+        # Each receiver of each count connects from addresses of its own
+        # (127.I.H+1.*; why: source_args in lib.sh, and scale.sh).
+        source_args "$share" "127.$2.$((h + 1))."
         taskset -c "$LOAD_CPU" "$bin/ssehub-load" --receive-only \
-            --url "http://127.0.0.1:${hub_ports[$h]}" --connections "$share" \
+            --url "http://127.0.0.1:${hub_ports[$h]}" --connections "$share" "${SOURCE_ARGS[@]}" \
             --events "$EVENTS" --publishers 1 --payload-bytes "$PAYLOAD_BYTES" \
             --connect-timeout 600 --ready-file "$logs/ready-$count-$h" \
             >"$logs/recv-$count-$h.json" 2>"$logs/recv-$count-$h.log" &
@@ -174,8 +180,10 @@ print(f"{count} load {json.dumps(load, separators=(',', ':'))}")
 EOF
 }
 
+i=0
 for count in $COUNTS; do
-    run "$count" >>"$logs/raw.txt"
+    i=$((i + 1))
+    run "$count" "$i" >>"$logs/raw.txt"
     tail -n 2 "$logs/raw.txt" >&2
 done
 

@@ -10,6 +10,8 @@
 #
 #   COUNTS="1000 10000 19000" EVENTS=50 RATE=5 IDLE_SECONDS=20
 #   PAYLOAD_BYTES=64 SERVER_CPU=0 LOAD_CPU=1 PORT_BASE=18700 MAX_CONNECTIONS=19900
+#   STREAMS_PER_SOURCE=10000  (past it, streams connect from several loopback
+#                             addresses, 127.I.M.*: see source_args in lib.sh)
 #
 # The server runs pinned to CPU $SERVER_CPU, the load generator to $LOAD_CPU;
 # each count on a freshly started server. Plot: bench/plot-scale.py RESULTS PNG.
@@ -52,24 +54,34 @@ start_server() {
     wait_listening ssehub "$log"
 }
 
-# run N MODE ARGS...: the load generator's JSON line against a fresh server.
+# run N SOURCES ARGS...: the load generator's JSON line against a fresh
+# server; past $STREAMS_PER_SOURCE streams they connect from SOURCES1,
+# SOURCES2, ... (source_args in lib.sh).
 run() {
     local n=$1
-    shift
+    source_args "$n" "$2"
+    shift 2
     start_server
-    say "$n streams: ssehub-load $*"
+    say "$n streams: ssehub-load $* ${SOURCE_ARGS[*]}"
     taskset -c "$LOAD_CPU" "$bin/ssehub-load" --url "http://127.0.0.1:$port" \
         --server-pid "$server_pid" --payload-bytes "$PAYLOAD_BYTES" \
-        --connections "$n" "$@" 2>>"$logs/load-$n.log" | tail -n 1 || true
+        --connections "$n" "${SOURCE_ARGS[@]}" "$@" 2>>"$logs/load-$n.log" | tail -n 1 || true
     stop_server
 }
 
 ms() { awk -v v="$1" 'BEGIN { if (v == "") print "n/a"; else printf "%.1f", v / 1000 }'; }
 
 declare -A IDLE LOAD
+# Each run binds its streams to loopback addresses of its own (127.I.1.*,
+# 127.I.2.*): the ports an earlier run left in TIME_WAIT on an address
+# would make every bind there search long for a free port (a 19,000-stream
+# run right after another from the same two addresses took 47.6 s to
+# connect instead of 1.5 s).
+i=0
 for n in $COUNTS; do
-    IDLE[$n]=$(run "$n" --idle-seconds "$IDLE_SECONDS")
-    LOAD[$n]=$(run "$n" --events "$EVENTS" --rate "$RATE" --publishers 1)
+    i=$((i + 1))
+    IDLE[$n]=$(run "$n" "127.$i.1." --idle-seconds "$IDLE_SECONDS")
+    LOAD[$n]=$(run "$n" "127.$i.2." --events "$EVENTS" --rate "$RATE" --publishers 1)
     printf '%s idle %s\n%s load %s\n' "$n" "${IDLE[$n]}" "$n" "${LOAD[$n]}" >>"$logs/raw.txt"
 done
 
