@@ -1,7 +1,8 @@
 # Shared by bench/run.sh, bench/peers.sh, bench/tls.sh, bench/abuse.sh,
 # bench/scale.sh, bench/scale-out.sh and bench/cluster.sh (sourced):
-# messages, reading the load tools' JSON lines, sizes, the file limit, one server at a time ($server_pid) started
-# and stopped, and several processes at once ($pids).
+# messages, reading the load tools' JSON lines, sizes, source addresses,
+# the file limit, one server at a time ($server_pid) started and stopped,
+# and several processes at once ($pids).
 
 # run.sh's scenarios (peers.sh runs the same): their defaults, each
 # overridable from the environment (see run.sh's usage).
