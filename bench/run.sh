@@ -189,6 +189,7 @@ floor_table() {
             lat2) label="$LAT2_RATE events/s to $LAT2_CONNS subscribers" ;;
         esac
         floor_cpu=$(quotient floor "$k" cpu_seconds writes 1e9 "%.1f")
+        # cpu_per_k's figure halved: 1e9 / 2.
         half=$(quotient baseline "$k" server_cpu_seconds events_delivered 5e8 "%.1f")
         printf '| %s | %s (%s) | %s (%s) | %s (%s) | %s |\n' "$label" \
             "$(cpu_per_k ssehub "$k")" "$(busy ssehub "$k" server_cpu_seconds)" \

@@ -74,11 +74,15 @@ fn main() -> anyhow::Result<()> {
     let cpu_before = cpu_seconds(me).context("reading /proc/self/stat")?;
     let began = Instant::now();
     for round in 0..args.rounds {
+        // When the round starts: on the rate's schedule (at once if late),
+        // or a pause after the one before.
         if args.rate > 0.0 {
             let due = began + Duration::from_secs_f64(round as f64 / args.rate);
             if let Some(wait) = due.checked_duration_since(Instant::now()) {
                 std::thread::sleep(wait);
             }
+        } else if round > 0 {
+            std::thread::sleep(Duration::from_millis(args.pause_ms));
         }
         let start = Instant::now();
         for socket in &mut sockets {
@@ -86,9 +90,6 @@ fn main() -> anyhow::Result<()> {
             offsets.record(start.elapsed().as_micros().max(1) as u64)?;
         }
         total += start.elapsed();
-        if args.rate <= 0.0 {
-            std::thread::sleep(Duration::from_millis(args.pause_ms));
-        }
     }
     let elapsed = began.elapsed().as_secs_f64();
     let cpu = cpu_seconds(me).context("reading /proc/self/stat")? - cpu_before;
