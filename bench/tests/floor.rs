@@ -46,3 +46,18 @@ fn the_paced_writer_keeps_its_rate_and_reports_cpu_per_write() {
     assert!(cpu >= 0.0 && cpu < elapsed + 1.0, "{report}");
     assert!((per_write - cpu * 1e6 / 120.0).abs() < 0.01, "{report}");
 }
+
+#[test]
+fn a_rate_that_is_no_number_of_rounds_is_refused() {
+    let bin = env!("CARGO_BIN_EXE_loopback-floor");
+    for rate in ["-1", "NaN", "inf"] {
+        let output = Command::new(bin)
+            .args(["write", "--connections", "1", "--port", "0"])
+            .arg(format!("--rate={rate}"))
+            .output()
+            .unwrap();
+        assert_eq!(output.status.code(), Some(1), "--rate {rate}");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(stderr.contains("--rate must be"), "--rate {rate}: {stderr}");
+    }
+}

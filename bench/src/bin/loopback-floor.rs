@@ -58,6 +58,11 @@ fn main() -> anyhow::Result<()> {
     if args.mode == "read" {
         return read(&args);
     }
+    anyhow::ensure!(
+        args.rate.is_finite() && args.rate >= 0.0,
+        "--rate must be a number of rounds a second, 0 or more (got {})",
+        args.rate
+    );
     let listener = TcpListener::bind(("127.0.0.1", args.port)).context("binding")?;
     // With `--port 0` the system picks the port; this line tells which.
     eprintln!("listening on {}", listener.local_addr()?);
@@ -77,7 +82,10 @@ fn main() -> anyhow::Result<()> {
         // When the round starts: on the rate's schedule (at once if late),
         // or a pause after the one before.
         if args.rate > 0.0 {
-            let due = began + Duration::from_secs_f64(round as f64 / args.rate);
+            let due = Duration::try_from_secs_f64(round as f64 / args.rate)
+                .ok()
+                .and_then(|offset| began.checked_add(offset))
+                .context("--rate is too small: a round would start too far ahead")?;
             if let Some(wait) = due.checked_duration_since(Instant::now()) {
                 std::thread::sleep(wait);
             }
